@@ -1,0 +1,58 @@
+#ifndef OSMO_SYS_H
+#define OSMO_SYS_H
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/// argc/argv as the kernel passed them, captured by an ELF constructor (works without /proc).
+int osmo_argc(void);
+char *const *osmo_argv(void);
+
+/// Flags for osmo_spawn.
+enum {
+    OSMO_SPAWN_SETSID = 1,   ///< child starts a new session (and process group)
+    OSMO_SPAWN_SETPGROUP = 2 ///< child leads a new process group
+};
+
+/// posix_spawn with stdio redirected (fd < 0 = inherit), an empty signal mask and default
+/// dispositions in the child. Returns 0 or an errno (exec failures included: glibc reports them).
+int osmo_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+               int in_fd, int out_fd, int err_fd, int flags);
+
+/// PR_SET_CHILD_SUBREAPER: orphaned descendants are reparented to us, so we can reap them.
+int osmo_set_child_subreaper(void);
+
+/// pipe2(O_CLOEXEC).
+int osmo_pipe_cloexec(int fds[2]);
+
+/// accept4 with SOCK_CLOEXEC.
+int osmo_accept_cloexec(int fd);
+
+/// socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC) connected / bound to `path`. Returns fd or -errno.
+int osmo_unix_connect(const char *path);
+int osmo_unix_listen(const char *path, int backlog);
+
+/// SO_PEERCRED of a Unix socket.
+int osmo_peercred(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
+
+/// signalfd for the given signals (blocks them in the calling thread's mask first).
+int osmo_signalfd(const int *signals, int count);
+/// Reads one signal number from a signalfd, or -1 with errno.
+int osmo_signalfd_read(int fd);
+/// Blocks the signals in the calling thread (inherited by threads it creates later).
+int osmo_block_signals(const int *signals, int count);
+
+/// copy_file_range (whole-file copy in the kernel); -1 with errno on failure.
+ssize_t osmo_copy_file_range(int in_fd, int out_fd, size_t len);
+
+/// ptsname_r.
+int osmo_ptsname(int fd, char *buf, size_t len);
+
+/// Status decoding (macros Swift cannot call).
+int osmo_wifexited(int status);
+int osmo_wexitstatus(int status);
+int osmo_wifsignaled(int status);
+int osmo_wtermsig(int status);
+
+#endif

@@ -1,0 +1,86 @@
+import ArgumentParser
+import OsmoCore
+import OsmoInit
+
+/// `osmo init` / `osmo-init`: the reference's Python-style flags (PROTOCOL.md §2) plus ours.
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "osmo init",
+        abstract: "Prepare the pod's shared volumes and install osmo into them (the init container).",
+        discussion: """
+        Creates <data>/{benchmarks,input,output,socket} (mode 0777), <run>/workspace, the login \
+        config for ctrl and the user, installs this binary once into <bin>/osmo/ with role links \
+        (osmo_ctrl, osmo_exec, …) and the CLI into <user_bin>. Re-running on an initialised \
+        volume does nothing. On failure prints "Error initializing OSMO: <reason>" and exits 1.
+        """)
+
+    @Option(name: .customLong("data_location"), help: "Shared data volume.")
+    var dataLocation = "/osmo/data"
+    @Option(name: .customLong("login_location"), help: "Login/config volume.")
+    var loginLocation = "/osmo/login"
+    @Option(name: .customLong("user_bin_location"), help: "User bin volume (on the user's PATH).")
+    var userBinLocation = "/osmo/usr/bin"
+    @Option(name: .customLong("run_location"), help: "Run volume (gets workspace/).")
+    var runLocation = "/osmo/run"
+    @Flag(name: .customLong("enable_rsync"), help: "Install rsync into the user bin dir.")
+    var enableRsync = false
+    @Option(name: .customLong("bin_location"), help: "Shared binary volume as mounted here.")
+    var binLocation = "/osmo_binaries"
+    @Option(name: .customLong("login_config"), help: "login.yaml to copy (optional at its default path).")
+    var loginConfig: String?
+    @Option(name: .customLong("user_config"), help: "User data config to copy (optional at its default path).")
+    var userConfig: String?
+    @Option(name: .customLong("rsync_source"), help: "rsync binary for --enable_rsync.")
+    var rsyncSource = "/osmo/rsync"
+    @Option(name: .customLong("user_exec_path"), help: "Path of osmo_exec inside the user container.")
+    var userExecPath = "/osmo/bin/osmo_exec"
+    @Flag(name: .shortAndLong, help: "Print what was done.")
+    var verbose = false
+
+    var options: InitOptions {
+        var options = InitOptions()
+        options.dataLocation = dataLocation
+        options.loginLocation = loginLocation
+        options.userBinLocation = userBinLocation
+        options.runLocation = runLocation
+        options.enableRsync = enableRsync
+        options.binLocation = binLocation
+        if let loginConfig {
+            options.loginConfig = loginConfig
+            options.loginConfigExplicit = true
+        }
+        if let userConfig {
+            options.userConfig = userConfig
+            options.userConfigExplicit = true
+        }
+        options.rsyncSource = rsyncSource
+        options.userExecPath = userExecPath
+        return options
+    }
+
+    static func execute(_ arguments: [String]) -> Int32 {
+        let command: InitCommand
+        do {
+            command = try parse(arguments)
+        } catch {
+            let code = exitCode(for: error).rawValue
+            if code == 0 {
+                print(fullMessage(for: error))
+            } else {
+                OsmoMain.writeError(fullMessage(for: error) + "\n")
+            }
+            return code == 0 ? 0 : ExitCode.usage.rawValue
+        }
+        do {
+            let outcome = try Initializer(options: command.options).run()
+            if command.verbose {
+                print(outcome == .initialized ? "initialized \(command.dataLocation)" : "\(command.dataLocation) already initialized: nothing to do")
+            }
+            return 0
+        } catch {
+            // The reference prints this line on stdout; keep it there for log scrapers.
+            print("Error initializing OSMO: \(error)")
+            return ExitCode.initFailed.rawValue
+        }
+    }
+}

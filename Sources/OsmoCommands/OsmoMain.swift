@@ -1,0 +1,116 @@
+import ArgumentParser
+import Glibc
+import OsmoArchive
+import OsmoCore
+import OsmoSystem
+import OsmoTransfer
+
+/// The entry point: picks the role from argv[0] (or `$OSMO_ROLE`), else from the first argument.
+public enum OsmoMain {
+    public static let version = "0.1.0"
+    /// Overrides the argv[0] dispatch (tests, debugging): a role name or a program name.
+    public static let roleEnvironmentKey = "OSMO_ROLE"
+
+    public static func main() -> Never {
+        // libarchive needs a UTF-8 locale for non-ASCII names; Swift programs start in "C".
+        setlocale(LC_CTYPE, "C.UTF-8")
+        let argv = ProgramArguments.all
+        exit(run(argv))
+    }
+
+    /// Dispatches `argv` (argv[0] included) and returns the exit status.
+    public static func run(_ argv: [String]) -> Int32 {
+        let program = Path.basename(argv.first ?? "osmo")
+        let rest = Array(argv.dropFirst())
+        if let override = getenv(roleEnvironmentKey).map({ String(cString: $0) }), !override.isEmpty {
+            guard let role = Role(rawValue: override) ?? Role.programNames[override] else {
+                return fail("osmo: unknown role '\(override)' in $\(roleEnvironmentKey) (valid: \(Role.validNames))")
+            }
+            return run(role, program: program, arguments: rest)
+        }
+        if let role = Role.programNames[program] {
+            return run(role, program: program, arguments: rest)
+        }
+        guard program == "osmo" else {
+            let names = (["osmo"] + Role.programNames.keys.sorted()).joined(separator: ", ")
+            return fail("osmo: unknown program name '\(program)' (valid: \(names))")
+        }
+        guard let first = rest.first else {
+            print(help, terminator: "")
+            return 0
+        }
+        switch first {
+        case "--help", "-h", "help":
+            print(help, terminator: "")
+            return 0
+        case "--version", "-V", "version":
+            print(versionText, terminator: "")
+            return 0
+        default:
+            guard let role = Role(rawValue: first) else {
+                return fail("osmo: unknown role '\(first)' (valid: \(Role.validNames))")
+            }
+            return run(role, program: "osmo \(first)", arguments: Array(rest.dropFirst()))
+        }
+    }
+
+    static func run(_ role: Role, program: String, arguments: [String]) -> Int32 {
+        switch role {
+        case .initialize: InitCommand.execute(arguments)
+        case .user: UserCommand.execute(program: program, arguments: arguments)
+        }
+    }
+
+    static func fail(_ message: String) -> Int32 {
+        writeError(message + "\n")
+        return ExitCode.usage.rawValue
+    }
+
+    static func writeError(_ text: String) {
+        var text = text
+        text.withUTF8 { try? FileSystem.writeAll(2, UnsafeRawBufferPointer($0), what: "stderr") }
+    }
+
+    public static var help: String {
+        var text = """
+        osmo \(version): the OSMO task-pod runtime in one binary.
+
+        Usage: osmo <role> [options]   (or run a link named after the role)
+
+        Roles:
+
+        """
+        let width = Role.allCases.map(\.rawValue.count).max() ?? 4
+        for role in Role.allCases {
+            let padded = role.rawValue + String(repeating: " ", count: width - role.rawValue.count)
+            text += "  \(padded)  \(role.summary)\n"
+            text += "  \(String(repeating: " ", count: width))  links: \(role.aliases.joined(separator: ", "))\n"
+        }
+        text += """
+
+        Options:
+          -h, --help     show this help
+          -V, --version  show the version and the libraries in use
+
+        `osmo <role> --help` describes a role's flags.
+
+        """
+        return text
+    }
+
+    public static var versionText: String {
+        let curl: String
+        do {
+            curl = try CurlLibrary.version()
+        } catch {
+            curl = "unavailable (\(error))"
+        }
+        return """
+        osmo \(version)
+        roles: \(Role.validNames)
+        libcurl: \(curl) [\(CurlLibrary.origin ?? "not loaded")]
+        libarchive: \(ArchiveLibrary.version) [static]
+
+        """
+    }
+}

@@ -1,0 +1,28 @@
+/// The roles one `osmo` binary plays, and the program names that select them.
+public enum Role: String, CaseIterable, Sendable {
+    case initialize = "init"
+    case user
+
+    /// Program names (argv[0] basenames) that run a role directly. `osmo_exec` is the name the
+    /// OSMO service gives the wrapper in every pod spec; the dashed forms are ours.
+    public static let programNames: [String: Role] = [
+        "osmo-init": .initialize, "osmo_init": .initialize,
+        "osmo_exec": .user, "osmo-user": .user, "osmo_user": .user,
+    ]
+
+    public var summary: String {
+        switch self {
+        case .initialize: "prepare the pod's shared volumes and install osmo (init container)"
+        case .user: "run the user's command as the container entrypoint, relaying it to osmo-ctrl (osmo_exec)"
+        }
+    }
+
+    /// The program names of this role.
+    public var aliases: [String] {
+        Self.programNames.filter { $0.value == self }.keys.sorted()
+    }
+
+    public static var validNames: String {
+        allCases.map(\.rawValue).joined(separator: ", ")
+    }
+}

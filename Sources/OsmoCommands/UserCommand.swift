@@ -1,0 +1,74 @@
+import Logging
+import OsmoCore
+import OsmoWrapper
+
+/// `osmo_exec` / `osmo user`: the wrapper, with the reference's Go-style flags (PROTOCOL.md §5).
+enum UserCommand {
+    static func flags(program: String) -> GoFlags {
+        var flags = GoFlags(program: program)
+        flags.list("commands", "Pod commands.")
+        flags.list("args", "Pod args.")
+        flags.list("checkpoint", "Checkpoint information (path;url;freqSeconds;regex).")
+        flags.string("socketPath", "", "Socket Location.")
+        flags.int("unixTimeout", 120, "osmo_exec wait time (m) for the unix connection.")
+        flags.string("userBinPath", "/osmo/usr/bin", "User bin path.")
+        flags.string("historyFilePath", "/osmo/data/.bash_history", "History file path.")
+        flags.string("runLocation", "/osmo/run", "Run location.")
+        flags.bool("enableRsync", "Enable rsync.")
+        flags.int("rsyncReadLimit", 0, "Read limit in bytes per second.")
+        flags.int("rsyncWriteLimit", 0, "Write limit in bytes per second.")
+        flags.string("rsyncPathAllowList", "", "Allowed paths for rsync.")
+        flags.string("cliAutoCompleteScriptPath", "/osmo/usr/bin/osmo_cli/osmo/autocomplete.bash", "CLI auto complete file path.")
+        flags.int("gracePeriod", 10, "Seconds between forwarding SIGTERM to the command and SIGKILL.")
+        return flags
+    }
+
+    static func options(from flags: GoFlags) -> WrapperOptions {
+        var options = WrapperOptions()
+        // The reference: program = first -commands; the other -commands, then -args, follow it.
+        options.command = flags.list("commands") + flags.list("args") + flags.positional
+        options.checkpoints = flags.list("checkpoint")
+        options.socketPath = flags.string("socketPath")
+        options.unixTimeoutMinutes = flags.int("unixTimeout")
+        options.userBinPath = flags.string("userBinPath")
+        options.historyFilePath = flags.string("historyFilePath")
+        options.runLocation = flags.string("runLocation")
+        options.enableRsync = flags.bool("enableRsync")
+        options.rsyncReadLimit = flags.int("rsyncReadLimit")
+        options.rsyncWriteLimit = flags.int("rsyncWriteLimit")
+        options.rsyncPathAllowList = flags.string("rsyncPathAllowList")
+        options.cliAutoCompleteScriptPath = flags.string("cliAutoCompleteScriptPath")
+        options.gracePeriodSeconds = flags.int("gracePeriod")
+        return options
+    }
+
+    static func execute(program: String, arguments: [String]) -> Int32 {
+        var flags = flags(program: program)
+        do {
+            try flags.parse(arguments)
+        } catch .help {
+            OsmoMain.writeError(flags.usage)
+            return 0
+        } catch {
+            OsmoMain.writeError("\(error)\n\(flags.usage)")
+            return ExitCode.usage.rawValue
+        }
+        let options = options(from: flags)
+        guard !options.command.isEmpty else {
+            OsmoMain.writeError("\(program): no command to run (give -commands)\n")
+            return ExitCode.usage.rawValue
+        }
+        guard !options.socketPath.isEmpty else {
+            OsmoMain.writeError("\(program): -socketPath is required\n")
+            return ExitCode.usage.rawValue
+        }
+        var logger = Logger(label: "osmo_exec") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = .info
+        do {
+            return try UserWrapper(options: options, logger: logger).execute()
+        } catch {
+            OsmoMain.writeError("\(program): \(error)\n")
+            return ExitCode.ctrlUnavailable.rawValue
+        }
+    }
+}

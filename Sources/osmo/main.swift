@@ -1,0 +1,3 @@
+import OsmoCommands
+
+OsmoMain.main()
