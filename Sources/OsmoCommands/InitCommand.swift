@@ -34,6 +34,10 @@ struct InitCommand: ParsableCommand {
     var rsyncSource = "/osmo/rsync"
     @Option(name: .customLong("user_exec_path"), help: "Path of osmo_exec inside the user container.")
     var userExecPath = "/osmo/bin/osmo_exec"
+    @Option(name: .customLong("source"), help: "Executable to install (default: this binary).")
+    var source: String?
+    @Option(name: .customLong("lib_source"), help: "Shared-library dir to install (default: the bundle's lib/ beside the binary).")
+    var libSource: String?
     @Flag(name: .shortAndLong, help: "Print what was done.")
     var verbose = false
 
@@ -55,6 +59,8 @@ struct InitCommand: ParsableCommand {
         }
         options.rsyncSource = rsyncSource
         options.userExecPath = userExecPath
+        options.executable = source
+        options.libraryDirectory = libSource
         return options
     }
 

@@ -56,7 +56,12 @@ final class CommandRun {
         }
         let out = [outPipe.read, outPipe.write]
         let err = [errPipe.read, errPipe.write]
-        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        // stdin is /dev/null; where a bare root has none, an empty pipe reads as EOF just the same.
+        var devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        if devNull < 0, let empty = try? ProcessControl.pipe() {
+            close(empty.write)
+            devNull = empty.read
+        }
         defer {
             close(out[1])
             close(err[1])
