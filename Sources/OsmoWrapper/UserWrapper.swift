@@ -19,8 +19,24 @@ public final class UserWrapper {
     var outputFolder = ""
     var lastTermination: ChildProcess.Termination?
     var started = false
-    /// Set by SIGTERM/SIGINT/SIGHUP or ctrl going away: exit once the command has stopped.
-    var exitWhenStopped: Int32?
+    /// Why the wrapper is ending, once it is: it exits as soon as the command has stopped.
+    enum Ending {
+        /// SIGTERM/SIGINT/SIGHUP: exit with the command's own status (it may stop gracefully).
+        case signal(Int32)
+        /// ctrl closed the socket while the command ran.
+        case ctrlGone
+        /// ctrl sent CtrlFailed.
+        case ctrlFailed
+    }
+    var ending: Ending?
+
+    func exitStatus(for ending: Ending) -> Int32 {
+        switch ending {
+        case .signal(let signal): lastTermination?.exitStatus ?? ExitCode.status(signal: signal)
+        case .ctrlGone: ExitCode.ctrlUnavailable.rawValue
+        case .ctrlFailed: 0
+        }
+    }
     var pendingStopReply = false
     var restartAfterStop = false
 
@@ -117,8 +133,8 @@ public final class UserWrapper {
             }
             try checkDeadlines()
             if let status = try finishRunIfDone() { return status }
+            if run == nil, let ending { return exitStatus(for: ending) }
             if !socketOpen && run == nil {
-                if let status = exitWhenStopped { return status }
                 return lastTermination?.exitStatus ?? ExitCode.ctrlUnavailable.rawValue
             }
         }
@@ -159,7 +175,7 @@ public final class UserWrapper {
         case .ctrlFailed:
             logger.info("osmo-ctrl reported a failure: stopping")
             if run != nil {
-                exitWhenStopped = 0
+                ending = .ctrlFailed
                 stopCommand(signal: SIGTERM)
             } else {
                 throw WrapperExit(status: 0)
@@ -189,7 +205,7 @@ public final class UserWrapper {
     func ctrlClosed() {
         guard run != nil else { return }
         logger.error("osmo-ctrl closed the connection while the command was running: stopping it")
-        exitWhenStopped = ExitCode.ctrlUnavailable.rawValue
+        ending = .ctrlGone
         stopCommand(signal: SIGTERM)
     }
 
@@ -239,12 +255,8 @@ public final class UserWrapper {
                 continue
             }
             logger.info("received signal \(signal)")
-            if let run, run.termination == nil {
-                exitWhenStopped = exitWhenStopped ?? ExitCode.status(signal: signal)
-                stopCommand(signal: signal)
-            } else {
-                exitWhenStopped = ExitCode.status(signal: signal)
-            }
+            if ending == nil { ending = .signal(signal) }
+            if let run, run.termination == nil { stopCommand(signal: signal) }
         }
     }
 
@@ -314,7 +326,7 @@ public final class UserWrapper {
             pendingStopReply = false
             try channel?.send(SocketMessage(.userStopFinished))
         }
-        if let status = exitWhenStopped { return status }
+        if let ending { return exitStatus(for: ending) }
         if restartAfterStop {
             restartAfterStop = false
             startCommand()

@@ -1,0 +1,67 @@
+import OsmoProtocol
+import Testing
+
+@Suite struct ProtocolTests {
+    /// Byte-for-byte what Go's json.Encoder writes for the reference struct.
+    @Test func wireBytesMatchGoEncoder() {
+        let message = SocketMessage.out("a \"quoted\" <tag> & tab\t\u{1}é\u{2028}")
+        let expected = #"{"Type":"MessageOut","MessageOut":"a \"quoted\" \u003ctag\u003e \u0026 tab\t\u0001é\u2028","MessageErr":"","MessageOps":"","OutputFolder":"","RouterAddress":"","Command":"","TaskPort":0,"RsyncRunning":false}"# + "\n"
+        #expect(String(decoding: message.wireBytes, as: UTF8.self) == expected)
+    }
+
+    @Test func roundTripThroughStream() {
+        let messages: [SocketMessage] = [
+            .out("line"), .err("ünïcødé"), SocketMessage(.execStart, outputFolder: "/out/"),
+            SocketMessage(.userExecStart, command: "/bin/bash", taskPort: 8080, rsyncRunning: true),
+        ]
+        var bytes: [UInt8] = []
+        for m in messages { bytes += m.wireBytes }
+        // Fed one byte at a time: values split across reads.
+        var stream = MessageStream()
+        var events: [MessageStream.Event] = []
+        for byte in bytes { events += stream.feed([byte]) }
+        #expect(events == messages.map { .message($0) })
+    }
+
+    @Test func concatenatedWithoutNewlinesAndMissingFields() {
+        var stream = MessageStream()
+        let events = stream.feed(Array(#"{"Type":"UserStop"}{"Type":"UserStart","Command":"x"}  {"Type":"CtrlFailed"}"#.utf8))
+        #expect(events == [
+            .message(SocketMessage(.userStop)), .message(SocketMessage(.userStart, command: "x")),
+            .message(SocketMessage(.ctrlFailed)),
+        ])
+    }
+
+    @Test func garbageIsSkippedAndStreamRecovers() {
+        var stream = MessageStream()
+        let events = stream.feed(Array("hello world\n\u{0}\u{1}binary{\"Type\":\"UserStop\"}".utf8))
+        #expect(events.contains(.message(SocketMessage(.userStop))))
+        #expect(events.first.map { if case .garbage = $0 { true } else { false } } == true)
+    }
+
+    @Test func invalidObjectIsReportedNotFatal() {
+        var stream = MessageStream()
+        let events = stream.feed(Array(#"{"Type": 5}{"TaskPort":"x"}{"Type":"UserStop"}"#.utf8))
+        #expect(events.count == 3)
+        #expect(events.prefix(2).allSatisfy { if case .invalid = $0 { true } else { false } })
+        #expect(events.last == .message(SocketMessage(.userStop)))
+    }
+
+    @Test func oversizeMessageIsSkippedWithoutBuffering() {
+        var stream = MessageStream(maxMessageBytes: 1024)
+        var events = stream.feed(Array(#"{"Type":"MessageOut","MessageOut":""#.utf8))
+        let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 4096)
+        for _ in 0..<256 { events += stream.feed(chunk) }  // 1 MiB of payload
+        #expect(stream.pendingBytes == 0)
+        events += stream.feed(Array(#"}"}{"Type":"UserStop"}"#.utf8))
+        #expect(events.count == 2)
+        if case .oversize(let bytes) = events[0] { #expect(bytes > 1_000_000) } else { Issue.record("expected oversize") }
+        #expect(events[1] == .message(SocketMessage(.userStop)))
+    }
+
+    @Test func braceInsideStringsDoesNotConfuseFraming() {
+        var stream = MessageStream()
+        let events = stream.feed(Array(#"{"Type":"MessageOut","MessageOut":"}{\"]"}"#.utf8))
+        #expect(events == [.message(.out(#"}{""#  + "]"))])
+    }
+}
