@@ -149,6 +149,8 @@ ssize_t osmo_copy_file_range(int in_fd, int out_fd, size_t len) {
     return copy_file_range(in_fd, NULL, out_fd, NULL, len, 0);
 }
 
+int osmo_syncfs(int fd) { return syncfs(fd); }
+
 int osmo_ptsname(int fd, char *buf, size_t len) { return ptsname_r(fd, buf, len); }
 
 int osmo_wifexited(int status) { return WIFEXITED(status); }

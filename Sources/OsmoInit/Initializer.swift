@@ -26,8 +26,12 @@ public struct Initializer: Sendable {
 
     public func run() throws -> Outcome {
         if try isInitialized() { return .alreadyInitialized }
-        try installBinaries()
-        try installConfig()
+        // Every file is staged first and flushed once, then renamed into place.
+        let batch = AtomicBatch()
+        let binary = try stageBinaries(batch)
+        try stageConfig(batch)
+        try batch.commit()
+        try linkRoles(to: binary)
         try FileSystem.makeDirectory(Path.join(options.runLocation, "workspace"), mode: 0o777)
         if options.enableRsync { try installRsync() }
         try FileSystem.makeDirectory(options.dataLocation, mode: 0o777)
@@ -48,7 +52,8 @@ public struct Initializer: Sendable {
         return try FileSystem.contents(of: options.dataLocation).contains { $0 != "lost+found" }
     }
 
-    func installBinaries() throws {
+    /// Stages the binary, the user's CLI link and the bundle's libraries; returns the binary's path.
+    func stageBinaries(_ batch: AtomicBatch) throws -> String {
         guard let executable = options.executable ?? ExecutableLocation.current() else {
             throw OsmoError(.notFound, "cannot locate the osmo executable to install (no /proc and no usable argv[0])")
         }
@@ -56,10 +61,7 @@ public struct Initializer: Sendable {
         let directory = Path.join(options.binLocation, "osmo")
         try FileSystem.makeDirectory(directory, mode: 0o755)
         let binary = Path.join(directory, "osmo")
-        try FileSystem.installAtomically(from: source, to: binary, mode: 0o755)
-        for name in Self.roleLinks {
-            try FileSystem.linkAtomically(binary, as: Path.join(directory, name), mode: 0o755)
-        }
+        try batch.copy(from: source, to: binary, mode: 0o755)
 
         // The user's CLI: `<user_bin>/osmo` → the wrapper's path inside the user container, and
         // the bundle's shared libraries next to it (found by the binary relative to its own name).
@@ -71,22 +73,30 @@ public struct Initializer: Sendable {
             for name in try FileSystem.contents(of: libraries).sorted() {
                 let path = Path.join(libraries, name)
                 guard let st = FileSystem.status(path), (st.st_mode & S_IFMT) == S_IFREG else { continue }
-                try FileSystem.installAtomically(from: path, to: Path.join(destination, name), mode: 0o644)
+                try batch.copy(from: path, to: Path.join(destination, name), mode: 0o644)
             }
+        }
+        return binary
+    }
+
+    /// Role names as hard links to the installed binary (copies where links are impossible).
+    func linkRoles(to binary: String) throws {
+        for name in Self.roleLinks {
+            try FileSystem.linkAtomically(binary, as: Path.join(Path.parent(binary), name), mode: 0o755)
         }
     }
 
-    func installConfig() throws {
+    func stageConfig(_ batch: AtomicBatch) throws {
         let ctrlConfig = Path.join(options.loginLocation, "ctrl", "config")
         let userConfig = Path.join(options.loginLocation, "user", "config")
         try FileSystem.makeDirectory(ctrlConfig, mode: 0o777)
         try FileSystem.makeDirectory(userConfig, mode: 0o777)
         if try present(options.loginConfig, explicit: options.loginConfigExplicit) {
-            try FileSystem.installAtomically(from: options.loginConfig, to: Path.join(ctrlConfig, "login.yaml"), mode: 0o666)
-            try FileSystem.installAtomically(from: options.loginConfig, to: Path.join(userConfig, "login.yaml"), mode: 0o666)
+            try batch.copy(from: options.loginConfig, to: Path.join(ctrlConfig, "login.yaml"), mode: 0o666)
+            try batch.copy(from: options.loginConfig, to: Path.join(userConfig, "login.yaml"), mode: 0o666)
         }
         if try present(options.userConfig, explicit: options.userConfigExplicit) {
-            try FileSystem.installAtomically(from: options.userConfig, to: Path.join(userConfig, "config.yaml"), mode: 0o666)
+            try batch.copy(from: options.userConfig, to: Path.join(userConfig, "config.yaml"), mode: 0o666)
         }
     }
 

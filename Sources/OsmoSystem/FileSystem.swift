@@ -127,7 +127,7 @@ public enum FileSystem {
         syncDirectory(Path.parent(destination))
     }
 
-    static func copyContents(from input: Int32, to output: Int32, source: String, destination: String) throws {
+    public static func copyContents(from input: Int32, to output: Int32, source: String, destination: String) throws {
         while true {
             let n = osmo_copy_file_range(input, output, 1 << 30)
             if n > 0 { continue }

@@ -72,6 +72,26 @@ import Testing
         #expect(try FileSystem.contents(of: scratch.at("bin")) == ["osmo"])
     }
 
+    /// A batch that fails before commit leaves every destination as it was and no temporaries.
+    @Test func uncommittedBatchChangesNothing() throws {
+        let scratch = Scratch()
+        try scratch.write("a", "old a")
+        try scratch.write("src", "new content")
+        do {
+            let batch = AtomicBatch()
+            try batch.copy(from: scratch.at("src"), to: scratch.at("a"), mode: 0o644)
+            try batch.copy(from: scratch.at("src"), to: scratch.at("b"), mode: 0o644)
+            #expect(throws: OsmoError.self) { try batch.copy(from: scratch.at("missing"), to: scratch.at("c"), mode: 0o644) }
+        }
+        #expect(try FileSystem.readFile(scratch.at("a")) == Array("old a".utf8))
+        #expect(try FileSystem.contents(of: scratch.path).sorted() == ["a", "src"])
+        let batch = AtomicBatch()
+        try batch.copy(from: scratch.at("src"), to: scratch.at("a"), mode: 0o600)
+        try batch.commit()
+        #expect(try FileSystem.readFile(scratch.at("a")) == Array("new content".utf8))
+        #expect(FileSystem.status(scratch.at("a"))!.st_mode & 0o777 == 0o600)
+    }
+
     @Test func installCopiesContentAndMode() throws {
         let scratch = Scratch()
         let payload = String(repeating: "0123456789abcdef", count: 300_000)  // 4.8 MB

@@ -46,6 +46,9 @@ int osmo_block_signals(const int *signals, int count);
 /// copy_file_range (whole-file copy in the kernel); -1 with errno on failure.
 ssize_t osmo_copy_file_range(int in_fd, int out_fd, size_t len);
 
+/// syncfs: flushes the whole file system holding `fd` (one flush for a batch of files).
+int osmo_syncfs(int fd);
+
 /// ptsname_r.
 int osmo_ptsname(int fd, char *buf, size_t len);
 
