@@ -171,6 +171,7 @@ public final class UserWrapper {
             }
             started = true
             outputFolder = message.outputFolder
+            try reportUnsupportedFeatures()
             startCommand()
         case .ctrlFailed:
             logger.info("osmo-ctrl reported a failure: stopping")
@@ -198,6 +199,18 @@ public final class UserWrapper {
         default:
             logger.warning("ignored unexpected message type \(message.type)")
         }
+    }
+
+    /// Checkpoint uploads and rsync need the data plane, which this wrapper does not have yet:
+    /// say so in the task's log rather than silently dropping the flags.
+    func reportUnsupportedFeatures() throws {
+        var notes: [String] = []
+        if !options.checkpoints.isEmpty {
+            notes.append("osmo_exec: checkpoints are not supported yet; ignoring \(options.checkpoints.count) -checkpoint spec(s)")
+        }
+        if options.enableRsync { notes.append("osmo_exec: rsync is not supported yet; ignoring -enableRsync") }
+        for note in notes { logger.warning("\(note)") }
+        try channel?.send(notes.map { SocketMessage.ops($0) })
     }
 
     /// ctrl closed the main connection: after the command ended that is the normal end of the task;

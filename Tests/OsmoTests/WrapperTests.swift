@@ -116,6 +116,19 @@ import Testing
         #expect(wrapper.stderr.contains("osmo-ctrl closed the connection"))
     }
 
+    /// Flags whose feature is not built yet are reported in the task log, not silently dropped.
+    @Test func unsupportedCheckpointIsReported() throws {
+        let s = Scratch()
+        let ctrl = try FakeCtrl(path: s.at("data.sock"))
+        let wrapper = try WrapperProcess.start(s, command: ["/bin/true"], extra: ["-checkpoint", "/out;s3://b/p;60;.*"])
+        try ctrl.accept()
+        try ctrl.sendExecStart()
+        #expect(try ctrl.readUntilFinished()?.type == .execFinished)
+        #expect(ctrl.received.contains { $0.type == .messageOps && $0.messageOps.contains("checkpoints are not supported yet") })
+        ctrl.close()
+        #expect(try wrapper.child.wait() == .exited(0))
+    }
+
     @Test func ctrlFailedBeforeStartExitsZero() throws {
         let s = Scratch()
         let ctrl = try FakeCtrl(path: s.at("data.sock"))
