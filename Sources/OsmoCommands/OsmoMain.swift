@@ -67,8 +67,7 @@ public enum OsmoMain {
     }
 
     static func writeError(_ text: String) {
-        var text = text
-        text.withUTF8 { try? FileSystem.writeAll(2, UnsafeRawBufferPointer($0), what: "stderr") }
+        try? FileSystem.writeAll(2, text, what: "stderr")
     }
 
     public static var help: String {

@@ -75,6 +75,12 @@ public enum FileSystem {
         }
     }
 
+    /// Writes a string's UTF-8 to `fd` (stderr messages, test input).
+    public static func writeAll(_ fd: Int32, _ text: String, what: @autoclosure () -> String) throws {
+        var text = text
+        try text.withUTF8 { try writeAll(fd, UnsafeRawBufferPointer($0), what: what()) }
+    }
+
     /// Writes all bytes to `fd`, retrying short writes and `EINTR`.
     public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, what: @autoclosure () -> String) throws {
         var done = 0
@@ -94,15 +100,13 @@ public enum FileSystem {
         }
     }
 
-    /// Copies `source` to `destination` atomically (temp file in the same directory, `fsync`,
+    /// Copies `source` to `destination` atomically (temp file in the same directory, flush,
     /// `rename`, then `fsync` of the directory), so a crash leaves the old file or none, never a
-    /// truncated one. Uses `copy_file_range` and falls back to read/write.
+    /// truncated one: a one-file `AtomicBatch`.
     public static func installAtomically(from source: String, to destination: String, mode: mode_t) throws {
-        let input = try SystemCall.retrying("cannot open \(source)") { open(source, O_RDONLY | O_CLOEXEC) }
-        defer { close(input) }
-        try replaceAtomically(destination, mode: mode) { fd, tmp in
-            try copyContents(from: input, to: fd, source: source, destination: tmp)
-        }
+        let batch = AtomicBatch()
+        try batch.copy(from: source, to: destination, mode: mode)
+        try batch.commit()
     }
 
     /// The crash window of `installAtomically`, exposed so tests can simulate a crash mid-copy:
@@ -110,21 +114,9 @@ public enum FileSystem {
     public static func replaceAtomically(
         _ destination: String, mode: mode_t, fill: (Int32, String) throws -> Void
     ) throws {
-        let tmp = "\(Path.parent(destination))/.\(Path.basename(destination)).osmo-tmp-\(getpid())"
-        let fd = try SystemCall.retrying("cannot create \(tmp)") {
-            open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        }
-        var ok = false
-        defer {
-            close(fd)
-            if !ok { unlink(tmp) }
-        }
-        try fill(fd, tmp)
-        try SystemCall.retrying("cannot chmod \(tmp)") { fchmod(fd, mode) }
-        try SystemCall.retrying("cannot fsync \(tmp)") { fsync(fd) }
-        try SystemCall.retrying("cannot rename \(tmp) to \(destination)") { rename(tmp, destination) }
-        ok = true
-        syncDirectory(Path.parent(destination))
+        let batch = AtomicBatch()
+        try batch.stage(destination, mode: mode, fill: fill)
+        try batch.commit()
     }
 
     public static func copyContents(from input: Int32, to output: Int32, source: String, destination: String) throws {
@@ -162,7 +154,7 @@ public enum FileSystem {
     /// Points `link` at `target` (a hard link when possible, so single-file bind mounts of the link
     /// work; otherwise a copy), replacing whatever was there atomically.
     public static func linkAtomically(_ target: String, as link: String, mode: mode_t) throws {
-        let tmp = "\(Path.parent(link))/.\(Path.basename(link)).osmo-tmp-\(getpid())"
+        let tmp = AtomicBatch.temporaryName(for: link)
         unlink(tmp)
         if Glibc.link(target, tmp) == 0 {
             do {
@@ -178,7 +170,7 @@ public enum FileSystem {
 
     /// Creates (or replaces) a symbolic link atomically.
     public static func symlinkAtomically(_ target: String, as link: String) throws {
-        let tmp = "\(Path.parent(link))/.\(Path.basename(link)).osmo-tmp-\(getpid())"
+        let tmp = AtomicBatch.temporaryName(for: link)
         unlink(tmp)
         try SystemCall.retrying("cannot create symlink \(link)") { symlink(target, tmp) }
         do {

@@ -292,8 +292,7 @@ public final class UserWrapper {
         if n < 0 && (errno == EINTR || errno == EAGAIN) { return }
         let isOut = fd == run.stdoutFd
         if n <= 0 {
-            let lines = run.closePipe(fd)
-            try channel?.send(lines.map { isOut ? .out($0) : .err($0) })
+            try send(lines: run.closePipe(fd), stdout: isOut)
             return
         }
         let lines = buffer.withUnsafeBytes { bytes -> [String] in
@@ -302,7 +301,12 @@ public final class UserWrapper {
             try? FileSystem.writeAll(isOut ? 1 : 2, chunk, what: "echo")
             return isOut ? run.stdoutLines.feed(chunk) : run.stderrLines.feed(chunk)
         }
-        try channel?.send(lines.map { isOut ? .out($0) : .err($0) })
+        try send(lines: lines, stdout: isOut)
+    }
+
+    /// One message per line, in order, as one socket write.
+    func send(lines: [String], stdout: Bool) throws {
+        try channel?.send(lines.map { stdout ? .out($0) : .err($0) })
     }
 
     func checkDeadlines() throws {
@@ -314,9 +318,7 @@ public final class UserWrapper {
         }
         if let drain = run.drainDeadline, Clock.now >= drain {
             for fd in run.openPipes {
-                let isOut = fd == run.stdoutFd
-                let lines = run.closePipe(fd)
-                try channel?.send(lines.map { isOut ? .out($0) : .err($0) })
+                try send(lines: run.closePipe(fd), stdout: fd == run.stdoutFd)
             }
         }
     }
@@ -368,8 +370,7 @@ public final class UserWrapper {
     }
 
     func writeStandardError(_ text: String) {
-        var text = text
-        text.withUTF8 { try? FileSystem.writeAll(2, UnsafeRawBufferPointer($0), what: "stderr") }
+        try? FileSystem.writeAll(2, text, what: "stderr")
     }
 }
 

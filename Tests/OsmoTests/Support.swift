@@ -68,8 +68,7 @@ enum Shell {
         close(err.write)
         close(input.read)
         if let stdin {
-            var text = stdin
-            text.withUTF8 { try? FileSystem.writeAll(input.write, UnsafeRawBufferPointer($0), what: "stdin") }
+            try? FileSystem.writeAll(input.write, stdin, what: "stdin")
         }
         close(input.write)
         var collected: [Int32: [UInt8]] = [out.read: [], err.read: []]
