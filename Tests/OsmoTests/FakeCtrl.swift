@@ -81,6 +81,17 @@ struct WrapperProcess {
         return WrapperProcess(child: child, scratch: scratch)
     }
 
+    /// The common opening: fake ctrl listening, wrapper started, connected, `ExecStart` sent.
+    /// The wrapper keeps its scratch directory alive.
+    static func running(_ command: [String], extra: [String] = []) throws -> (FakeCtrl, WrapperProcess) {
+        let scratch = Scratch()
+        let ctrl = try FakeCtrl(path: scratch.at("data.sock"))
+        let wrapper = try start(scratch, command: command, extra: extra)
+        try ctrl.accept()
+        try ctrl.sendExecStart(outputFolder: scratch.path)
+        return (ctrl, wrapper)
+    }
+
     var stdout: String { (try? FileSystem.readFile(scratch.at("wrapper.out"))).map { String(decoding: $0, as: UTF8.self) } ?? "" }
     var stderr: String { (try? FileSystem.readFile(scratch.at("wrapper.err"))).map { String(decoding: $0, as: UTF8.self) } ?? "" }
 }

@@ -7,12 +7,8 @@ import Testing
 /// The wrapper as a real process against a fake ctrl that speaks the reference's bytes.
 @Suite struct WrapperTests {
     @Test func streamsLinesInOrderThenFinishes() throws {
-        let s = Scratch()
-        let ctrl = try FakeCtrl(path: s.at("data.sock"))
         let script = "for i in 1 2 3; do echo out$i; echo err$i >&2; done; printf 'no newline'"
-        let wrapper = try WrapperProcess.start(s, command: ["/bin/sh", "-c", script])
-        try ctrl.accept()
-        try ctrl.sendExecStart(outputFolder: s.path)
+        let (ctrl, wrapper) = try WrapperProcess.running(["/bin/sh", "-c", script])
         let final = try ctrl.readUntilFinished()
         #expect(final?.type == .execFinished)
         #expect(ctrl.outLines == ["out1", "out2", "out3", "no newline"])
@@ -25,11 +21,7 @@ import Testing
     }
 
     @Test func failingCommandReportsExitStatus() throws {
-        let s = Scratch()
-        let ctrl = try FakeCtrl(path: s.at("data.sock"))
-        let wrapper = try WrapperProcess.start(s, command: ["/bin/sh", "-c", "exit 3"])
-        try ctrl.accept()
-        try ctrl.sendExecStart()
+        let (ctrl, wrapper) = try WrapperProcess.running(["/bin/sh", "-c", "exit 3"])
         let final = try ctrl.readUntilFinished()
         #expect(final == SocketMessage(.execFailed, messageErr: "exit status 3"))
         ctrl.close()
@@ -37,22 +29,14 @@ import Testing
     }
 
     @Test func killedCommandIs128PlusSignal() throws {
-        let s = Scratch()
-        let ctrl = try FakeCtrl(path: s.at("data.sock"))
-        let wrapper = try WrapperProcess.start(s, command: ["/bin/sh", "-c", "kill -9 $$"])
-        try ctrl.accept()
-        try ctrl.sendExecStart()
+        let (ctrl, wrapper) = try WrapperProcess.running(["/bin/sh", "-c", "kill -9 $$"])
         #expect(try ctrl.readUntilFinished() == SocketMessage(.execFailed, messageErr: "signal: killed"))
         ctrl.close()
         #expect(try wrapper.child.wait() == .exited(137))
     }
 
     @Test func commandNotFound() throws {
-        let s = Scratch()
-        let ctrl = try FakeCtrl(path: s.at("data.sock"))
-        let wrapper = try WrapperProcess.start(s, command: ["no-such-program-osmo"])
-        try ctrl.accept()
-        try ctrl.sendExecStart()
+        let (ctrl, wrapper) = try WrapperProcess.running(["no-such-program-osmo"])
         let final = try ctrl.readUntilFinished()
         #expect(final == SocketMessage(.execFailed, messageErr: "command not found: no-such-program-osmo"))
         ctrl.close()
@@ -92,11 +76,7 @@ import Testing
 
     /// A command that ignores SIGTERM is killed after the grace period.
     @Test func graceThenSigkill() throws {
-        let s = Scratch()
-        let ctrl = try FakeCtrl(path: s.at("data.sock"))
-        let wrapper = try WrapperProcess.start(s, command: ["/bin/sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"])
-        try ctrl.accept()
-        try ctrl.sendExecStart()
+        let (ctrl, wrapper) = try WrapperProcess.running(["/bin/sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"])
         #expect(try ctrl.read { $0.messageOut == "ready" })
         wrapper.child.signal(SIGTERM)
         #expect(try ctrl.readUntilFinished() == SocketMessage(.execFailed, messageErr: "signal: killed"))
@@ -105,11 +85,7 @@ import Testing
 
     /// ctrl dies mid-run: the command is stopped and the wrapper fails with 69.
     @Test func ctrlGoneStopsCommand() throws {
-        let s = Scratch()
-        let ctrl = try FakeCtrl(path: s.at("data.sock"))
-        let wrapper = try WrapperProcess.start(s, command: ["/bin/sh", "-c", "echo ready; exec sleep 60"])
-        try ctrl.accept()
-        try ctrl.sendExecStart()
+        let (ctrl, wrapper) = try WrapperProcess.running(["/bin/sh", "-c", "echo ready; exec sleep 60"])
         #expect(try ctrl.read { $0.messageOut == "ready" })
         ctrl.close()
         #expect(try wrapper.child.wait() == .exited(ExitCode.ctrlUnavailable.rawValue))
@@ -118,11 +94,7 @@ import Testing
 
     /// Flags whose feature is not built yet are reported in the task log, not silently dropped.
     @Test func unsupportedCheckpointIsReported() throws {
-        let s = Scratch()
-        let ctrl = try FakeCtrl(path: s.at("data.sock"))
-        let wrapper = try WrapperProcess.start(s, command: ["/bin/true"], extra: ["-checkpoint", "/out;s3://b/p;60;.*"])
-        try ctrl.accept()
-        try ctrl.sendExecStart()
+        let (ctrl, wrapper) = try WrapperProcess.running(["/bin/true"], extra: ["-checkpoint", "/out;s3://b/p;60;.*"])
         #expect(try ctrl.readUntilFinished()?.type == .execFinished)
         #expect(ctrl.received.contains { $0.type == .messageOps && $0.messageOps.contains("checkpoints are not supported yet") })
         ctrl.close()
@@ -175,12 +147,8 @@ import Testing
 
     /// 200,000 lines on both streams: all arrive, in order per stream, none duplicated.
     @Test func manyLinesArriveInOrder() throws {
-        let s = Scratch()
-        let ctrl = try FakeCtrl(path: s.at("data.sock"))
         let script = "i=0; while [ $i -lt 100000 ]; do echo o$i; echo e$i >&2; i=$((i+1)); done"
-        let wrapper = try WrapperProcess.start(s, command: ["/bin/sh", "-c", script])
-        try ctrl.accept()
-        try ctrl.sendExecStart()
+        let (ctrl, wrapper) = try WrapperProcess.running(["/bin/sh", "-c", script])
         #expect(try ctrl.readUntilFinished()?.type == .execFinished)
         #expect(ctrl.outLines == (0..<100_000).map { "o\($0)" })
         #expect(ctrl.errLines == (0..<100_000).map { "e\($0)" })
@@ -190,12 +158,8 @@ import Testing
 
     /// Orphaned grandchildren are reaped (subreaper) and do not hold the task open.
     @Test func orphansAreReapedAndDoNotBlock() throws {
-        let s = Scratch()
-        let ctrl = try FakeCtrl(path: s.at("data.sock"))
         let script = "(sleep 30 &) ; echo parent done"
-        let wrapper = try WrapperProcess.start(s, command: ["/bin/sh", "-c", script])
-        try ctrl.accept()
-        try ctrl.sendExecStart()
+        let (ctrl, wrapper) = try WrapperProcess.running(["/bin/sh", "-c", script])
         #expect(try ctrl.readUntilFinished()?.type == .execFinished)
         #expect(ctrl.outLines == ["parent done"])
         ctrl.close()
@@ -203,11 +167,7 @@ import Testing
     }
 
     @Test func restartFlowStopsAndStartsAgain() throws {
-        let s = Scratch()
-        let ctrl = try FakeCtrl(path: s.at("data.sock"))
-        let wrapper = try WrapperProcess.start(s, command: ["/bin/sh", "-c", "echo run; exec sleep 60"])
-        try ctrl.accept()
-        try ctrl.sendExecStart()
+        let (ctrl, wrapper) = try WrapperProcess.running(["/bin/sh", "-c", "echo run; exec sleep 60"])
         #expect(try ctrl.read { $0.messageOut == "run" })
         try ctrl.sendRaw(#"{"Type":"UserStop"}"#)
         #expect(try ctrl.read { $0.type == .userStopFinished })
