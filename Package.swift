@@ -41,7 +41,10 @@ let package = Package(
         /// Transfer engine on libcurl.
         .target(name: "OsmoTransfer", dependencies: ["COsmoCurl", "OsmoSystem", "OsmoCore"]),
         /// Archive engine on libarchive.
-        .target(name: "OsmoArchive", dependencies: ["COsmoArchive", "OsmoCore"]),
+        .target(name: "OsmoArchive", dependencies: ["COsmoArchive", "OsmoSystem", "OsmoCore"]),
+
+        /// Data locations, credentials, stores, resumable downloads with streaming extraction, uploads.
+        .target(name: "OsmoData", dependencies: ["OsmoTransfer", "OsmoArchive", "OsmoSystem", "OsmoCore"]),
 
         // MARK: Roles
         /// `osmo-init`: prepares the shared volumes and installs the binary.
@@ -55,7 +58,7 @@ let package = Package(
         // MARK: Commands and the executable
         /// Command-line front ends of every role and the argv[0] dispatch table.
         .target(name: "OsmoCommands", dependencies: [
-            "OsmoInit", "OsmoWrapper", "OsmoTransfer", "OsmoArchive", "OsmoSystem", "OsmoCore",
+            "OsmoInit", "OsmoWrapper", "OsmoData", "OsmoTransfer", "OsmoArchive", "OsmoSystem", "OsmoCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -64,7 +67,7 @@ let package = Package(
 
         .testTarget(name: "OsmoTests", dependencies: [
             "osmo", "OsmoCommands", "OsmoInit", "OsmoWrapper", "OsmoProtocol", "OsmoSystem", "OsmoCore",
-            "OsmoTransfer", "OsmoArchive",
+            "OsmoTransfer", "OsmoArchive", "OsmoData",
         ]),
     ]
 )

@@ -2,17 +2,32 @@
 # Installs what building and testing osmo needs on Debian 12, if missing (idempotent, quiet).
 set -euo pipefail
 packages=(libcurl4-openssl-dev libarchive-dev libzstd-dev liblz4-dev libacl1-dev zlib1g-dev libbz2-dev
-          liblzma-dev nettle-dev libstdc++-12-dev pkg-config patchelf binutils hyperfine)
+          liblzma-dev nettle-dev libstdc++-12-dev pkg-config patchelf binutils hyperfine
+          # Integration tests and benchmarks: reference archivers to cross-check ours.
+          libarchive-tools zip unzip zstd xz-utils bzip2 tar)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}" >&2
+# nginx (a real HTTP server for transfer tests): nginx-light on Debian 12, but releases after it
+# dropped that package, so check for the binary and pick the package only when installing.
+need_nginx=0; [ -x /usr/sbin/nginx ] || need_nginx=1
+if [ ${#missing[@]} -gt 0 ] || [ "$need_nginx" -eq 1 ]; then
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
+  if [ "$need_nginx" -eq 1 ]; then
+    if apt-cache show nginx-light >/dev/null 2>&1; then missing+=(nginx-light); else missing+=(nginx); fi
+  fi
+  echo "setup: installing ${missing[*]}" >&2
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # The pod-example test reads YAML with PyYAML.
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
+# S3 integration tests run moto_server (its [server] extra brings flask) and drive it with the aws CLI.
+if ! { python3 -c 'import moto, flask, flask_cors' 2>/dev/null && command -v moto_server >/dev/null &&
+       command -v aws >/dev/null; }; then
+  echo "setup: installing moto[server] awscli" >&2
+  python3 -m pip install -q 'moto[server]' awscli
+  ! command -v pyenv >/dev/null || pyenv rehash  # new console scripts need pyenv shims
+fi
 command -v swift >/dev/null || { echo "setup: swift not on PATH (Swift 6 toolchain expected at /opt/swift)" >&2; exit 1; }

@@ -147,3 +147,60 @@ int osmo_curl_multi_next_done(CURLM *m, CURL **handle, CURLcode *result) {
     return 0;
 }
 const char *osmo_curl_multi_strerror(CURLMcode code) { return api.multi_strerror(code); }
+
+/* MARK: digests through libcurl's libcrypto */
+
+static struct {
+    int state; /* 0 = not tried, 1 = ready, -1 = unavailable */
+    void *(*ctx_new)(void);
+    void (*ctx_free)(void *);
+    const void *(*md5)(void);
+    const void *(*sha256)(void);
+    int (*init)(void *, const void *, void *);
+    int (*update)(void *, const void *, size_t);
+    int (*final)(void *, unsigned char *, unsigned int *);
+} crypto;
+
+static int crypto_ready(void) {
+    pthread_mutex_lock(&load_lock);
+    if (crypto.state == 0) {
+        crypto.state = -1;
+        if (load_state == 1) {
+            *(void **)&crypto.ctx_new = dlsym(api.lib, "EVP_MD_CTX_new");
+            *(void **)&crypto.ctx_free = dlsym(api.lib, "EVP_MD_CTX_free");
+            *(void **)&crypto.md5 = dlsym(api.lib, "EVP_md5");
+            *(void **)&crypto.sha256 = dlsym(api.lib, "EVP_sha256");
+            *(void **)&crypto.init = dlsym(api.lib, "EVP_DigestInit_ex");
+            *(void **)&crypto.update = dlsym(api.lib, "EVP_DigestUpdate");
+            *(void **)&crypto.final = dlsym(api.lib, "EVP_DigestFinal_ex");
+            if (crypto.ctx_new && crypto.ctx_free && crypto.md5 && crypto.sha256 && crypto.init &&
+                crypto.update && crypto.final)
+                crypto.state = 1;
+        }
+    }
+    int ready = crypto.state == 1;
+    pthread_mutex_unlock(&load_lock);
+    return ready;
+}
+
+osmo_digest *osmo_digest_new(int kind) {
+    if (!crypto_ready()) return NULL;
+    void *ctx = crypto.ctx_new();
+    if (ctx == NULL) return NULL;
+    if (crypto.init(ctx, kind == 0 ? crypto.md5() : crypto.sha256(), NULL) != 1) {
+        crypto.ctx_free(ctx);
+        return NULL;
+    }
+    return (osmo_digest *)ctx;
+}
+
+void osmo_digest_update(osmo_digest *d, const void *data, size_t len) { crypto.update(d, data, len); }
+
+int osmo_digest_final(osmo_digest *d, unsigned char *out) {
+    unsigned int len = 0;
+    crypto.final(d, out, &len);
+    crypto.ctx_free(d);
+    return (int)len;
+}
+
+void osmo_digest_free(osmo_digest *d) { crypto.ctx_free(d); }

@@ -58,6 +58,7 @@ public enum OsmoMain {
         switch role {
         case .initialize: InitCommand.execute(arguments)
         case .user: UserCommand.execute(program: program, arguments: arguments)
+        case .data: DataCommand.execute(arguments)
         }
     }
 

@@ -2,18 +2,21 @@
 public enum Role: String, CaseIterable, Sendable {
     case initialize = "init"
     case user
+    case data
 
     /// Program names (argv[0] basenames) that run a role directly. `osmo_exec` is the name the
     /// OSMO service gives the wrapper in every pod spec; the dashed forms are ours.
     public static let programNames: [String: Role] = [
         "osmo-init": .initialize, "osmo_init": .initialize,
         "osmo_exec": .user, "osmo-user": .user, "osmo_user": .user,
+        "osmo-data": .data,
     ]
 
     public var summary: String {
         switch self {
         case .initialize: "prepare the pod's shared volumes and install osmo (init container)"
         case .user: "run the user's command as the container entrypoint, relaying it to osmo-ctrl (osmo_exec)"
+        case .data: "download, upload, list and check datasets (s3, gs, tos, swift, azure, http, file)"
         }
     }
 

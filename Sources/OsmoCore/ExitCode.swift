@@ -48,6 +48,17 @@ public enum ExitCode: Int32, Sendable, CaseIterable {
         }
     }
 
+    /// The code of a failed data transfer (`osmo data`, ctrl's inputs and outputs): bad input
+    /// is 30 in ctrl and a usage error (2) in the CLI, a refused credential 14, else the
+    /// direction's failure code.
+    public static func forTransfer(_ code: OsmoError.Code, upload: Bool, cli: Bool) -> ExitCode {
+        switch code {
+        case .invalidInput, .usage: cli ? .usage : .invalidInput
+        case .unauthorized: .dataUnauthorized
+        default: upload ? .uploadFailed : .downloadFailed
+        }
+    }
+
     /// Exit status of a child that ended by a signal: 128 + signal (the shell's convention).
     public static func status(signal: Int32) -> Int32 { 128 + signal }
 }

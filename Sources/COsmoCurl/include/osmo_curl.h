@@ -47,4 +47,15 @@ CURLMcode osmo_curl_multi_setopt_long(CURLM *m, CURLMoption opt, long value);
 int osmo_curl_multi_next_done(CURLM *m, CURL **handle, CURLcode *result);
 const char *osmo_curl_multi_strerror(CURLMcode code);
 
+
+/* Digests from the libcrypto that libcurl itself links (found through libcurl's dependency
+   tree, so no second copy and no link-time dependency). Kind 0 = MD5, 1 = SHA-256. */
+typedef struct osmo_digest osmo_digest;
+/// A new digest context, or NULL when libcurl is not loaded or its TLS library is not OpenSSL.
+osmo_digest *osmo_digest_new(int kind);
+void osmo_digest_update(osmo_digest *d, const void *data, size_t len);
+/// Writes the digest to `out` (room for 32 bytes), frees the context, returns the length.
+int osmo_digest_final(osmo_digest *d, unsigned char *out);
+void osmo_digest_free(osmo_digest *d);
+
 #endif

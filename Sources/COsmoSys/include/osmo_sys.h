@@ -4,6 +4,7 @@
 #include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/xattr.h>
 
 /// argc/argv as the kernel passed them, captured by an ELF constructor (works without /proc).
 int osmo_argc(void);

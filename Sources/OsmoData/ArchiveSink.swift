@@ -1,0 +1,174 @@
+import OsmoArchive
+import OsmoCore
+import OsmoSystem
+import OsmoTransfer
+
+/// Receives one object and decides from its first bytes what it is: a tar stream is extracted
+/// while it downloads (through a bounded `BytePipe` into an extractor thread), a zip is spooled
+/// to disk and then extracted, anything else is saved as a file (`FileSink`).
+///
+/// Extraction goes into a hidden staging directory beside the destination; only a complete,
+/// safe archive has its entries moved into place. A staging directory left by a crash marks
+/// the archive for a redo on the next run.
+final class ArchiveSink: ResponseSink, @unchecked Sendable {
+    private enum Mode {
+        case sniffing([UInt8])
+        case file(FileSink)
+        case spool(FileSink)
+        case stream(BytePipe)
+    }
+
+    private let job: DownloadJob
+    private let engine: TransferEngine
+    private var mode: Mode
+    private var pushed: Int64 = 0
+    private var skip: Int64 = 0
+    private var streamETag: String?
+
+    var stagingPath: String { Path.join(job.directory, ".osmo-extract-\(job.name)") }
+    var spoolPath: String { Path.join(job.directory, ".osmo-spool-\(job.name)") }
+
+    init(job: DownloadJob, engine: TransferEngine) throws {
+        self.job = job
+        self.engine = engine
+        mode = .sniffing([])
+        // An earlier run's leftovers: a crashed extraction is redone; a half-downloaded plain
+        // file is resumed as a plain file.
+        try FileSystem.removeTree(stagingPath)
+        if FileSystem.exists(job.finalPath + ".osmo-part.state") {
+            mode = .file(try job.fileSink(at: job.finalPath))
+        }
+    }
+
+    var offset: Int64 {
+        switch mode {
+        case .sniffing: 0
+        case .file(let sink), .spool(let sink): sink.offset
+        case .stream: pushed
+        }
+    }
+
+    func begin(_ head: HTTPResponse, requestedOffset: Int64) -> SinkDecision {
+        switch mode {
+        case .sniffing:
+            return .accept
+        case .file(let sink), .spool(let sink):
+            return sink.begin(head, requestedOffset: requestedOffset)
+        case .stream:
+            // Half an archive is already extracted: continue only with the very same object.
+            if let etag = streamETag, let now = head.etag, etag != now {
+                return .fail(OsmoError(.io, "\(job.url) changed while it was being extracted"))
+            }
+            if head.status == 200 && requestedOffset > 0 { skip = requestedOffset }
+            return .accept
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) -> SinkWrite {
+        var bytes = bytes
+        if skip > 0 {
+            let dropped = min(Int(skip), bytes.count)
+            skip -= Int64(dropped)
+            bytes = UnsafeRawBufferPointer(rebasing: bytes.dropFirst(dropped))
+            if bytes.isEmpty { return .accepted }
+        }
+        switch mode {
+        case .sniffing(var prefix):
+            prefix.append(contentsOf: bytes)
+            guard prefix.count >= ArchiveFormat.sniffLength else {
+                mode = .sniffing(prefix)
+                return .accepted
+            }
+            return decide(prefix)
+        case .file(let sink), .spool(let sink):
+            return sink.write(bytes)
+        case .stream(let pipe):
+            switch pipe.push(bytes) {
+            case .accepted:
+                pushed += Int64(bytes.count)
+                job.progress?.add(bytes: Int64(bytes.count))
+                return .accepted
+            case .full: return .pause
+            case .failed(let error): return .fail(error)
+            }
+        }
+    }
+
+    /// Chooses the mode from the first bytes, then hands them to it.
+    private func decide(_ prefix: [UInt8]) -> SinkWrite {
+        let format = job.extract ? ArchiveFormat.detect(prefix: prefix, name: job.name) : .none
+        do {
+            switch format {
+            case .none:
+                mode = .file(try job.fileSink(at: job.finalPath))
+            case .zip:
+                mode = .spool(try job.fileSink(at: spoolPath))
+            case .tar:
+                let pipe = BytePipe(capacity: 8 << 20)
+                pipe.onDrain = { [engine, unowned self] in engine.resume(self) }
+                try FileSystem.makeDirectory(stagingPath, mode: 0o755)
+                mode = .stream(pipe)
+                startExtractor(pipe)
+            }
+        } catch let error as OsmoError {
+            return .fail(error)
+        } catch {
+            return .fail(OsmoError(.io, "\(job.url): \(error)"))
+        }
+        return prefix.withUnsafeBytes { write($0) }
+    }
+
+    func finish(_ head: HTTPResponse) throws {
+        if case .sniffing(let prefix) = mode {
+            if case .fail(let error) = decide(prefix) { throw error }
+        }
+        switch mode {
+        case .sniffing:
+            break
+        case .file(let sink):
+            try sink.finish(head)
+            job.succeed(bytes: sink.offset, files: 1)
+        case .spool(let sink):
+            try sink.finish(head)
+            let bytes = sink.offset
+            ThreadStarter.detach { [self] in
+                defer { FileSystem.remove(spoolPath) }
+                extractInPlace(bytes: bytes) { try ArchiveExtractor(destination: stagingPath, name: job.url).extract(file: spoolPath) }
+            }
+        case .stream(let pipe):
+            pipe.finish()
+        }
+    }
+
+    func abandon(_ error: OsmoError) {
+        switch mode {
+        case .file(let sink), .spool(let sink): sink.abandon(error)
+        case .stream(let pipe): pipe.finish(error)
+        case .sniffing: break
+        }
+    }
+
+    private func startExtractor(_ pipe: BytePipe) {
+        ThreadStarter.detach { [self] in
+            extractInPlace(bytes: nil) { try ArchiveExtractor(destination: stagingPath, name: job.url).extract(from: pipe) }
+        }
+    }
+
+    /// Runs an extraction into the staging directory and, if it succeeds, moves its top-level
+    /// entries into the destination; reports the job's outcome either way.
+    private func extractInPlace(bytes: Int64?, _ extract: () throws -> ArchiveExtractor.Report) {
+        do {
+            try FileSystem.makeDirectory(stagingPath, mode: 0o755)
+            let report = try extract()
+            for name in try FileSystem.contents(of: stagingPath) {
+                try FileSystem.moveReplacing(Path.join(stagingPath, name), to: Path.join(job.directory, name))
+            }
+            try FileSystem.removeTree(stagingPath)
+            job.progress?.add(files: report.files)
+            job.succeed(bytes: bytes ?? pushed, files: report.files, extracted: true)
+        } catch {
+            try? FileSystem.removeTree(stagingPath)
+            job.fail(error as? OsmoError ?? OsmoError(.io, "\(job.url): \(error)"))
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import Glibc
+import OsmoArchive
+import OsmoCore
+import OsmoSystem
+import OsmoTransfer
+
+public struct DownloadOptions: Sendable {
+    /// Anchored at the start, matched against the path relative to the prefix or directory.
+    public var regex: String?
+    /// Extract archives (detected by content) instead of saving them.
+    public var extract: Bool
+    /// Continue `.osmo-part` files of an earlier run; skip files already complete.
+    public var resume: Bool
+
+    public init(regex: String? = nil, extract: Bool = true, resume: Bool = true) {
+        self.regex = regex
+        self.extract = extract
+        self.resume = resume
+    }
+}
+
+/// What one transfer moved, for logs and `task_io_metrics`.
+public struct TransferRecord: Sendable {
+    public var url: String
+    public var bytes: Int64 = 0
+    public var files = 0
+    /// Files that were already complete from an earlier run.
+    public var skipped = 0
+    /// Wall-clock seconds since the epoch.
+    public var start: Double
+    public var end: Double = 0
+
+    public init(url: String, start: Double) {
+        self.url = url
+        self.start = start
+    }
+}
+
+/// Downloads everything under a data URL into a directory: lists, filters, then hands every
+/// object to the transfer engine at once (it bounds the concurrency) with a sink that resumes,
+/// verifies and extracts.
+public final class Downloader: Sendable {
+    public let credentials: DataCredentials
+    public let progress: TransferProgress
+
+    public init(credentials: DataCredentials, progress: TransferProgress = TransferProgress()) {
+        self.credentials = credentials
+        self.progress = progress
+    }
+
+    public func download(_ text: String, into directory: String, options: DownloadOptions = DownloadOptions()) throws -> TransferRecord {
+        let url = try DataURL(text)
+        let filter = try PathFilter(options.regex)
+        try FileSystem.makeDirectory(directory, mode: 0o755)
+        var record = TransferRecord(url: text, start: Wall.seconds)
+        defer { record.end = Wall.seconds }
+        if url.scheme == .file {
+            try LocalCopy(progress: progress).download(from: url.key, into: directory, filter: filter, options: options, record: &record)
+            record.end = Wall.seconds
+            return record
+        }
+        let engine = try TransferEngine.shared()
+        let store = try ObjectStores.open(url, credentials: credentials)
+        let objects = try store.list(engine).filter { filter.matches($0.relativePath) }
+        if objects.isEmpty && url.isObjectStore {
+            throw OsmoError(.notFound, "\(url): no objects found\(options.regex.map { " matching '\($0)'" } ?? "")")
+        }
+        progress.expect(bytes: objects.reduce(0) { $0 + ($1.size ?? 0) }, files: objects.count)
+
+        let outcome = ConditionLock((left: objects.count, bytes: Int64(0), files: 0, errors: [OsmoError]()))
+        for object in objects {
+            guard let relative = PathFilter.safeRelative(object.relativePath) else {
+                outcome.withLock { $0.left -= 1; $0.errors.append(OsmoError(.invalidInput, "\(store.label(object.key)): refusing an object whose name escapes the destination")) }
+                continue
+            }
+            let finalPath = Path.join(directory, relative)
+            if options.resume, let st = FileSystem.status(finalPath), (st.st_mode & S_IFMT) == S_IFREG,
+               Int64(st.st_size) == object.size ?? -1,
+               object.etag == nil || (FileSystem.attribute(finalPath, name: "osmo.etag") ?? object.etag) == object.etag {
+                progress.add(bytes: Int64(st.st_size), files: 1)
+                outcome.withLock { $0.left -= 1; $0.files += 1; $0.bytes += Int64(st.st_size) }
+                record.skipped += 1
+                continue
+            }
+            let job = DownloadJob(url: store.label(object.key), finalPath: finalPath, object: object, options: options, progress: progress) { result in
+                outcome.withLock { state in
+                    state.left -= 1
+                    switch result {
+                    case .success(let moved): state.bytes += moved.bytes; state.files += moved.files
+                    case .failure(let error): state.errors.append(error)
+                    }
+                }
+            }
+            do {
+                let sink = try ArchiveSink(job: job, engine: engine)
+                engine.submit(store.get(object.key, sink: sink)) { result in
+                    if case .failure(let error) = result { job.fail(error) }
+                }
+            } catch {
+                job.fail(error as? OsmoError ?? OsmoError(.io, "\(error)"))
+            }
+        }
+        let final = outcome.wait { $0.left == 0 ? $0 : nil }!
+        record.bytes = final.bytes
+        record.files = final.files
+        record.end = Wall.seconds
+        if !final.errors.isEmpty { throw Downloader.combine(final.errors, total: objects.count, verb: "download") }
+        return record
+    }
+
+    /// One error for many: the first few messages, and how many failed.
+    static func combine(_ errors: [OsmoError], total: Int, verb: String) -> OsmoError {
+        if errors.count == 1 { return errors[0] }
+        let shown = errors.prefix(5).map(\.description).joined(separator: "; ")
+        let more = errors.count > 5 ? "; …" : ""
+        return OsmoError(errors[0].code, "\(errors.count) of \(total) files failed to \(verb): \(shown)\(more)")
+    }
+}
+
+/// Wall-clock seconds, for records.
+enum Wall {
+    static var seconds: Double {
+        let now = Clock.wall
+        return Double(now.seconds) + Double(now.nanoseconds) / 1e9
+    }
+}
+
+/// The `--regex` rule: anchored at the start of the relative path.
+struct PathFilter {
+    private let regex: Regex<AnyRegexOutput>?
+
+    init(_ pattern: String?) throws {
+        guard let pattern, !pattern.isEmpty else { regex = nil; return }
+        do { regex = try Regex(pattern) } catch {
+            throw OsmoError(.invalidInput, "invalid regex '\(pattern)': \(error)")
+        }
+    }
+
+    func matches(_ path: String) -> Bool {
+        guard let regex else { return true }
+        return (try? regex.prefixMatch(in: path)) != nil
+    }
+
+    /// `path` normalised, or nil if it is absolute or climbs out with `..`.
+    static func safeRelative(_ path: String) -> String? {
+        if path.hasPrefix("/") { return nil }
+        var parts: [Substring] = []
+        for part in path.split(separator: "/") where part != "." {
+            if part == ".." { return nil }
+            parts.append(part)
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: "/")
+    }
+}

@@ -1,0 +1,78 @@
+import COsmoSys
+import Glibc
+import OsmoCore
+
+extension FileSystem {
+    /// One file found by `walk`: its path relative to the root, size and mode.
+    public struct WalkEntry: Sendable {
+        public let relativePath: String
+        public let size: Int64
+        public let isSymlink: Bool
+    }
+
+    /// Every regular file (and symlink) under `root`, depth first, sorted per directory.
+    /// Symlinked directories are not followed.
+    public static func walk(_ root: String, skipping: (String) -> Bool = { _ in false }) throws -> [WalkEntry] {
+        var out: [WalkEntry] = []
+        func visit(_ relative: String) throws {
+            let dir = relative.isEmpty ? root : Path.join(root, relative)
+            for name in try contents(of: dir).sorted() {
+                let childRelative = relative.isEmpty ? name : "\(relative)/\(name)"
+                if skipping(childRelative) { continue }
+                var st = stat()
+                guard lstat(Path.join(root, childRelative), &st) == 0 else { continue }
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR: try visit(childRelative)
+                case S_IFREG: out.append(WalkEntry(relativePath: childRelative, size: Int64(st.st_size), isSymlink: false))
+                case S_IFLNK: out.append(WalkEntry(relativePath: childRelative, size: Int64(st.st_size), isSymlink: true))
+                default: continue
+                }
+            }
+        }
+        var st = stat()
+        guard stat(root, &st) == 0 else {
+            throw OsmoError(.notFound, "\(root): \(SystemCall.describe(errno: errno))", cause: Errno(errno))
+        }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            try visit("")
+        } else {
+            out.append(WalkEntry(relativePath: Path.basename(root), size: Int64(st.st_size), isSymlink: false))
+        }
+        return out
+    }
+
+    /// `rm -rf`: removes a file or a whole tree; a missing path is fine.
+    public static func removeTree(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            for name in try contents(of: path) { try removeTree(Path.join(path, name)) }
+            try SystemCall.retrying("cannot remove \(path)") { rmdir(path) }
+        } else {
+            try SystemCall.retrying("cannot remove \(path)") { unlink(path) }
+        }
+    }
+
+    /// Renames `source` over `destination`, removing a directory or file already there first.
+    public static func moveReplacing(_ source: String, to destination: String) throws {
+        if rename(source, destination) == 0 { return }
+        let err = errno
+        guard err == EEXIST || err == ENOTEMPTY || err == EISDIR || err == ENOTDIR else {
+            throw OsmoError(.io, "cannot move \(source) to \(destination): \(SystemCall.describe(errno: err))", cause: Errno(err))
+        }
+        try removeTree(destination)
+        try SystemCall.retrying("cannot move \(source) to \(destination)") { rename(source, destination) }
+    }
+
+    /// A small user xattr (used to remember which version of an object a file is).
+    public static func setAttribute(_ path: String, name: String, value: String) {
+        _ = value.withCString { setxattr(path, "user.\(name)", $0, strlen($0), 0) }
+    }
+
+    public static func attribute(_ path: String, name: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 512)
+        let n = getxattr(path, "user.\(name)", &buffer, buffer.count - 1)
+        guard n >= 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
