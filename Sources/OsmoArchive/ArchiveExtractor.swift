@@ -26,7 +26,8 @@ public struct ArchiveExtractor {
     public let name: String
 
     public init(destination: String, name: String) {
-        self.destination = destination
+        // Resolved once: libarchive's symlink check then never trips over the destination's own path.
+        self.destination = FileSystem.realPath(destination) ?? destination
         self.name = name
     }
 
@@ -67,8 +68,10 @@ public struct ArchiveExtractor {
     private func copyEntries(from handle: OpaquePointer, reader: PipeReader?) throws -> Report {
         let writer = archive_write_disk_new()!
         defer { archive_write_free(writer) }
+        // Entries are rewritten to absolute paths under the (symlink-free) destination, so
+        // libarchive's NOABSOLUTEPATHS cannot be used; EntryGuard refuses absolute names instead.
         let flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS
-            | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_UNLINK
+            | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_UNLINK
         archive_write_disk_set_options(writer, flags)
 
         var report = Report()

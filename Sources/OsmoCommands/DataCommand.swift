@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import OsmoCore
 import OsmoData
+import OsmoProtocol
 import OsmoSystem
 
 /// `osmo data …`: the data plane from a shell, in the user container or on a workstation.
@@ -127,7 +128,7 @@ struct DataCommand: ParsableCommand {
                 try DataAccess.check(url, kind, credentials: try common.credentials())
                 print("{\"status\":\"pass\"}")
             } catch {
-                let message = JSONText.quote("\(error)")
+                let message = GoJSON.quote("\(error)")
                 print("{\"status\":\"fail\",\"error\":\(message)}")
                 let code = (error as? OsmoError)?.code
                 throw DataFailure(error: error as? OsmoError ?? OsmoError(.dataAuth, "\(error)"),
@@ -152,28 +153,4 @@ struct DataFailure: Error {
 private func seconds(_ record: TransferRecord) -> String {
     let elapsed = record.end - record.start
     return "\(Double(Int(elapsed * 100)) / 100) s"
-}
-
-/// A JSON string literal (quotes and escapes), for the few JSON lines the CLI prints.
-enum JSONText {
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
 }

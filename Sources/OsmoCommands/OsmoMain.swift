@@ -14,6 +14,8 @@ public enum OsmoMain {
     public static func main() -> Never {
         // libarchive needs a UTF-8 locale for non-ASCII names; Swift programs start in "C".
         setlocale(LC_CTYPE, "C.UTF-8")
+        // A file-size limit must fail the write (EFBIG, reported) rather than kill the process.
+        signal(SIGXFSZ, SIG_IGN)
         let argv = ProgramArguments.all
         exit(run(argv))
     }

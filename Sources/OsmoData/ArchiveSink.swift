@@ -24,6 +24,9 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
     private var pushed: Int64 = 0
     private var skip: Int64 = 0
     private var streamETag: String?
+    /// The current attempt's answer, replayed to the sink chosen after sniffing.
+    private var head = HTTPResponse(status: 200, headers: [:])
+    private var requestedOffset: Int64 = 0
 
     var stagingPath: String { Path.join(job.directory, ".osmo-extract-\(job.name)") }
     var spoolPath: String { Path.join(job.directory, ".osmo-spool-\(job.name)") }
@@ -49,6 +52,8 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
     }
 
     func begin(_ head: HTTPResponse, requestedOffset: Int64) -> SinkDecision {
+        self.head = head
+        self.requestedOffset = requestedOffset
         switch mode {
         case .sniffing:
             return .accept
@@ -99,11 +104,12 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
         let format = job.extract ? ArchiveFormat.detect(prefix: prefix, name: job.name) : .none
         do {
             switch format {
-            case .none:
-                mode = .file(try job.fileSink(at: job.finalPath))
-            case .zip:
-                mode = .spool(try job.fileSink(at: spoolPath))
+            case .none, .zip:
+                let sink = try job.fileSink(at: format == .zip ? spoolPath : job.finalPath)
+                if case .fail(let error) = sink.begin(head, requestedOffset: requestedOffset) { return .fail(error) }
+                mode = format == .zip ? .spool(sink) : .file(sink)
             case .tar:
+                streamETag = head.etag
                 let pipe = BytePipe(capacity: 8 << 20)
                 pipe.onDrain = { [engine, unowned self] in engine.resume(self) }
                 try FileSystem.makeDirectory(stagingPath, mode: 0o755)

@@ -101,13 +101,10 @@ public struct DataCredentials: Sendable {
 
     public static func processEnvironment() -> [String: String] {
         var result: [String: String] = [:]
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        for entry in ChildProcess.currentEnvironment {
+            if let equals = entry.firstIndex(of: "=") {
+                result[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
             }
-            pointer += 1
         }
         return result
     }

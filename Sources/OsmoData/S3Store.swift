@@ -186,13 +186,3 @@ struct MultipartUpload {
         return done
     }
 }
-
-extension StringProtocol {
-    func trimmingQuotes() -> String {
-        var s = Substring(self)
-        if s.hasPrefix("&quot;") { s = s.dropFirst(6) }
-        if s.hasSuffix("&quot;") { s = s.dropLast(6) }
-        if s.count >= 2, s.first == "\"", s.last == "\"" { s = s.dropFirst().dropLast() }
-        return String(s)
-    }
-}

@@ -31,6 +31,13 @@ extension SocketMessage {
 public enum GoJSON {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// `string` as a JSON string literal, quotes included.
+    public static func quote(_ string: String) -> String {
+        var out: [UInt8] = []
+        appendString(string, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
     public static func appendString(_ string: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         // Swift Strings are valid Unicode, so Go's invalid-UTF-8 → U+FFFD rule never applies here.

@@ -1,3 +1,5 @@
+import OsmoCore
+
 /// What came back: status, headers (names lower-cased, last value wins) and, for requests
 /// without a sink, the body.
 public struct HTTPResponse: Sendable {
@@ -29,19 +31,4 @@ public struct HTTPResponse: Sendable {
     }
 
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
-}
-
-extension StringProtocol {
-    func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while let c = s.first, c == " " || c == "\t" || c == "\r" || c == "\n" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\t" || c == "\r" || c == "\n" { s.removeLast() }
-        return String(s)
-    }
-
-    func trimmingQuotes() -> String {
-        var s = Substring(self)
-        if s.count >= 2, s.first == "\"", s.last == "\"" { s = s.dropFirst().dropLast() }
-        return String(s)
-    }
 }

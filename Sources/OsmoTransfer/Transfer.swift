@@ -95,7 +95,9 @@ final class Transfer: @unchecked Sendable {
             if !lines.contains(where: { $0.lowercased().hasPrefix("content-type:") }) {
                 lines.append("Content-Type: application/octet-stream")
             }
-            lines.append("Expect:")
+            // No 100-continue round trip, except for signed requests: libcurl 7.88 lists a
+            // blanked `Expect` among the signed headers without sending it (curl#11664).
+            if request.signing == nil { lines.append("Expect:") }
         }
         if let signing = request.signing {
             osmo_curl_setopt_ptr(easy, CURLOPT_AWS_SIGV4, "aws:amz:\(signing.region):\(signing.service)")
