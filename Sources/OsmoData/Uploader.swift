@@ -56,7 +56,7 @@ public final class Uploader: Sendable {
                     let file = files[index]
                     let key: String
                     if url.scheme == .http || url.scheme == .https {
-                        key = url.appending(file.relative)
+                        key = url.appending(HTTPStore.encodePath(file.relative))
                     } else {
                         key = url.key.isEmpty ? file.relative : (url.key.hasSuffix("/") ? url.key : url.key + "/") + file.relative
                     }

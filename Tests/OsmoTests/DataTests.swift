@@ -237,3 +237,70 @@ struct DataTests {
         }
     }
 }
+
+/// The S3 dialect against a signature-checking S3 server (moto).
+@Suite(.serialized)
+struct S3DataTests {
+    let data = DataTests()
+
+    @Test func treeRoundTripWithMultipartAndStrangeNames() throws {
+        let s3 = try S3TestServer()
+        let scratch = Scratch()
+        try scratch.write("up/empty.txt", "")
+        try scratch.write("up/données/é.txt", "é\n")
+        try scratch.write("up/a b/p+q=r&(1).txt", "odd\n")
+        try scratch.write("up/1/2/3/4/5/6/7/deep.txt", "deep\n")
+        let big = testBytes(100 << 20, seed: 11)
+        try FileSystem.writeAtomically(big, to: scratch.at("up/big.bin"))
+        let url = "s3://\(s3.bucket)/run/tree"
+        let upload = try data.osmo(["upload", url, scratch.at("up")], environment: s3.environment())
+        #expect(upload.status == 0, "\(upload.stderr)")
+
+        let listing = try data.osmo(["list", url], environment: s3.environment())
+        #expect(listing.status == 0, "\(listing.stderr)")
+        let names = Set(listing.stdout.lines.compactMap { $0.split(separator: "\t").last.map(String.init) })
+        #expect(names == ["empty.txt", "données/é.txt", "a b/p+q=r&(1).txt", "1/2/3/4/5/6/7/deep.txt", "big.bin"])
+
+        let download = try data.osmo(["download", url, scratch.at("down")], environment: s3.environment())
+        #expect(download.status == 0, "\(download.stderr)")
+        for name in names where name != "big.bin" {
+            #expect(data.holds(scratch.at("down", name), data.read(scratch.at("up", name))), "\(name)")
+        }
+        #expect(data.holds(scratch.at("down/big.bin"), big))
+
+        // A second run finds everything complete and moves nothing.
+        let again = try data.osmo(["download", url, scratch.at("down")], environment: s3.environment())
+        #expect(again.status == 0, "\(again.stderr)")
+    }
+
+    @Test func wrongSecretIsRefusedWithAClearMessage() throws {
+        let s3 = try S3TestServer()
+        let scratch = Scratch()
+        try scratch.write("f.txt", "x\n")
+        let upload = try data.osmo(["upload", "s3://\(s3.bucket)/p", scratch.at("f.txt")], environment: s3.environment())
+        #expect(upload.status == 0, "\(upload.stderr)")
+        let bad = s3.environment(secret: "not-the-secret")
+        let download = try data.osmo(["download", "s3://\(s3.bucket)/p", scratch.at("out")], environment: bad)
+        #expect(download.status == 14)
+        #expect(download.stderr.contains("HTTP 403") && download.stderr.contains("SignatureDoesNotMatch"), "\(download.stderr)")
+        for access in ["READ", "WRITE"] {
+            let good = try data.osmo(["check", "s3://\(s3.bucket)/p", "--access-type", access], environment: s3.environment())
+            #expect(good.status == 0 && good.stdout == "{\"status\":\"pass\"}\n", "\(good.stdout) \(good.stderr)")
+            let refused = try data.osmo(["check", "s3://\(s3.bucket)/p", "--access-type", access], environment: bad)
+            #expect(refused.status == 14)
+            #expect(refused.stdout.hasPrefix("{\"status\":\"fail\",\"error\":\""), "\(refused.stdout)")
+        }
+    }
+
+    @Test func archiveObjectIsExtractedWhileItDownloads() throws {
+        let s3 = try S3TestServer()
+        let scratch = Scratch()
+        try scratch.write("tree/x/y.txt", "y\n")
+        try Shell.sh("tar --zstd -cf \(scratch.at("set.tar.zst")) -C \(scratch.at("tree")) .")
+        let url = "s3://\(s3.bucket)/datasets/set.tar.zst"
+        #expect(try data.osmo(["upload", "s3://\(s3.bucket)/datasets", scratch.at("set.tar.zst")], environment: s3.environment()).status == 0)
+        let result = try data.osmo(["download", url, scratch.at("in")], environment: s3.environment())
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(data.holds(scratch.at("in/x/y.txt"), Array("y\n".utf8)))
+    }
+}

@@ -103,3 +103,40 @@ func testBytes(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
     }
     return out
 }
+
+/// `Tests/Servers/s3.py`: moto's S3 on 127.0.0.1 with SigV4 signatures really checked, an IAM
+/// user's keys, and a bucket.
+final class S3TestServer {
+    let scratch = Scratch("osmo-s3")
+    let child: ChildProcess
+    let endpoint: String
+    let accessKeyID: String
+    let secretAccessKey: String
+    let bucket = "osmo-test"
+
+    private struct Ready: Decodable {
+        var endpoint: String
+        var access_key_id: String
+        var secret_access_key: String
+    }
+
+    init() throws {
+        let (child, ready) = try ServerScripts.start("s3.py", ["--port", "0", "--log", scratch.at("s3.log")], scratch: scratch)
+        self.child = child
+        let info = try JSONDecoder().decode(Ready.self, from: Data(ready.utf8))
+        endpoint = info.endpoint
+        accessKeyID = info.access_key_id
+        secretAccessKey = info.secret_access_key
+    }
+
+    deinit {
+        child.signal(SIGTERM)
+        _ = try? child.wait()
+    }
+
+    /// Environment for `osmo data` (credentials from the usual AWS variables).
+    func environment(secret: String? = nil) -> [String] {
+        ["AWS_ACCESS_KEY_ID=\(accessKeyID)", "AWS_SECRET_ACCESS_KEY=\(secret ?? secretAccessKey)",
+         "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL=\(endpoint)", "HOME=\(scratch.path)"]
+    }
+}
