@@ -55,10 +55,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        /// `osmo-ctrl`: the sidecar's main sequence and its log sinks.
+        .target(name: "OsmoCtrl", dependencies: ["OsmoData", "OsmoProtocol", "OsmoSystem", "OsmoCore"]),
+
         // MARK: Commands and the executable
         /// Command-line front ends of every role and the argv[0] dispatch table.
         .target(name: "OsmoCommands", dependencies: [
-            "OsmoInit", "OsmoWrapper", "OsmoData", "OsmoTransfer", "OsmoArchive", "OsmoSystem", "OsmoCore",
+            "OsmoInit", "OsmoWrapper", "OsmoCtrl", "OsmoData", "OsmoTransfer", "OsmoArchive", "OsmoSystem", "OsmoCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -67,7 +70,7 @@ let package = Package(
 
         .testTarget(name: "OsmoTests", dependencies: [
             "osmo", "OsmoCommands", "OsmoInit", "OsmoWrapper", "OsmoProtocol", "OsmoSystem", "OsmoCore",
-            "OsmoTransfer", "OsmoArchive", "OsmoData",
+            "OsmoTransfer", "OsmoArchive", "OsmoData", "OsmoCtrl",
         ]),
     ]
 )

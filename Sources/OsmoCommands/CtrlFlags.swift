@@ -1,6 +1,5 @@
 /// osmo-ctrl's command line: the reference's Go flags (PROTOCOL.md §3), exactly as the OSMO
-/// service generates them. The ctrl role itself is built on top of this in the lifecycle work;
-/// the spec lives here already so the pod example and manifests can be checked against it.
+/// service generates them, plus `-logFile` (ours).
 public enum CtrlFlags {
     public static func spec(program: String = "osmo_ctrl") -> GoFlags {
         var flags = GoFlags(program: program)
@@ -29,6 +28,7 @@ public enum CtrlFlags {
         flags.int("dataTimeout", 10, "Minutes without transfer progress.")
         flags.int("logsPeriod", 100, "Log flush period (ms).")
         flags.int("logsBufferSize", 10000, "Log buffer size (lines).")
+        flags.string("logFile", "", "JSON-lines copy of the task log (default: osmo-ctrl.jsonl beside -inputPath).")
         return flags
     }
 }

@@ -61,6 +61,7 @@ public enum OsmoMain {
         case .initialize: InitCommand.execute(arguments)
         case .user: UserCommand.execute(program: program, arguments: arguments)
         case .data: DataCommand.execute(arguments)
+        case .ctrl: CtrlCommand.execute(program: program, arguments: arguments)
         }
     }
 

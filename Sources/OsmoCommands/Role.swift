@@ -1,6 +1,7 @@
 /// The roles one `osmo` binary plays, and the program names that select them.
 public enum Role: String, CaseIterable, Sendable {
     case initialize = "init"
+    case ctrl
     case user
     case data
 
@@ -10,11 +11,13 @@ public enum Role: String, CaseIterable, Sendable {
         "osmo-init": .initialize, "osmo_init": .initialize,
         "osmo_exec": .user, "osmo-user": .user, "osmo_user": .user,
         "osmo-data": .data,
+        "osmo-ctrl": .ctrl, "osmo_ctrl": .ctrl,
     ]
 
     public var summary: String {
         switch self {
         case .initialize: "prepare the pod's shared volumes and install osmo (init container)"
+        case .ctrl: "the sidecar: inputs, the command's log, outputs, over the shared socket (osmo_ctrl)"
         case .user: "run the user's command as the container entrypoint, relaying it to osmo-ctrl (osmo_exec)"
         case .data: "download, upload, list and check datasets (s3, gs, tos, swift, azure, http, file)"
         }

@@ -191,11 +191,14 @@ extension TransferEngine {
     public static func shared() throws -> TransferEngine {
         try sharedEngine.withLock { engine in
             if let engine { return engine }
-            let created = try TransferEngine()
+            let created = try TransferEngine(sharedConfiguration.withLock { $0 })
             engine = created
             return created
         }
     }
 
     private static let sharedEngine = Mutex<TransferEngine?>(nil)
+
+    /// Settings for the shared engine; change them before its first use (ctrl's -dataTimeout).
+    public static let sharedConfiguration = Mutex(Configuration())
 }

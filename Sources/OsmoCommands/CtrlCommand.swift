@@ -1,0 +1,69 @@
+import OsmoCore
+import OsmoCtrl
+import OsmoSystem
+import OsmoTransfer
+
+/// `osmo-ctrl` / `osmo ctrl`: the sidecar, with the reference's Go-style flags.
+enum CtrlCommand {
+    static func options(from flags: GoFlags) throws -> CtrlOptions {
+        var options = CtrlOptions()
+        options.inputs = try flags.list("inputs").map(InputSpec.init(parsing:))
+        options.outputs = try flags.list("outputs").map(OutputSpec.init(parsing:))
+        options.workflow = flags.string("workflow")
+        options.groupName = flags.string("groupName")
+        options.retryID = flags.string("retryId")
+        options.logSource = flags.string("logSource")
+        options.barrier = flags.string("barrier")
+        options.socketPath = flags.string("socketPath")
+        options.inputPath = flags.string("inputPath")
+        options.outputPath = flags.string("outputPath")
+        options.userConfig = flags.string("userConfig")
+        options.serviceConfig = flags.string("serviceConfig")
+        options.unixTimeoutMinutes = flags.int("unixTimeout")
+        options.dataTimeoutMinutes = flags.int("dataTimeout")
+        options.logFile = flags.string("logFile")
+        if options.logFile.isEmpty && !options.inputPath.isEmpty {
+            options.logFile = Path.join(Path.parent(options.inputPath), "osmo-ctrl.jsonl")
+        }
+        return options
+    }
+
+    static func execute(program: String, arguments: [String]) -> Int32 {
+        var flags = CtrlFlags.spec(program: program)
+        do {
+            try flags.parse(arguments)
+        } catch .help {
+            OsmoMain.writeError(flags.usage)
+            return 0
+        } catch {
+            OsmoMain.writeError("\(error)\n\(flags.usage)")
+            return ExitCode.usage.rawValue
+        }
+        let termination = TerminationLog()
+        let options: CtrlOptions
+        do {
+            options = try self.options(from: flags)
+            for (name, value) in [("socketPath", options.socketPath), ("inputPath", options.inputPath), ("outputPath", options.outputPath)] where value.isEmpty {
+                throw OsmoError(.invalidInput, "-\(name) is required")
+            }
+        } catch {
+            OsmoMain.writeError("\(program): \(error)\n")
+            termination.write(.invalidInput)
+            return ExitCode.invalidInput.rawValue
+        }
+        TransferEngine.sharedConfiguration.withLock { $0.stallSeconds = max(options.dataTimeoutMinutes, 1) * 60 }
+        var sinks: [any LogSink] = [ConsoleLogSink()]
+        do {
+            sinks.append(try JSONLinesLogSink(path: options.logFile))
+        } catch {
+            OsmoMain.writeError("\(program): \(error) (continuing with stdout only)\n")
+        }
+        do {
+            return try Controller(options: options, sink: LogFanOut(sinks), termination: termination).run()
+        } catch {
+            OsmoMain.writeError("\(program): \(error)\n")
+            termination.write(.misc)
+            return ExitCode.misc.rawValue
+        }
+    }
+}

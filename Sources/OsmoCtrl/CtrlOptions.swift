@@ -1,0 +1,101 @@
+import OsmoCore
+import OsmoSystem
+
+/// What ctrl was told to do (the reference's flags, PROTOCOL.md §3).
+public struct CtrlOptions: Sendable {
+    public var inputs: [InputSpec] = []
+    public var outputs: [OutputSpec] = []
+    public var workflow = ""
+    public var groupName = ""
+    public var retryID = "0"
+    public var logSource = ""
+    public var barrier = ""
+    public var socketPath = ""
+    public var inputPath = ""
+    public var outputPath = ""
+    public var userConfig = "/osmo/user_config.yaml"
+    public var serviceConfig = "/osmo/service_config.yaml"
+    public var unixTimeoutMinutes = 120
+    public var dataTimeoutMinutes = 10
+    /// JSON-lines copy of every log record (ours).
+    public var logFile = ""
+    /// How long after SIGTERM ctrl keeps relaying while the command winds down.
+    public var terminationGraceSeconds = 20.0
+
+    public init() {}
+}
+
+/// `task:<folder>,<url>,<regex>` (service credentials) or `url:<folder>,<url>,<regex>` (the
+/// user's, READ-checked first). Lands in `<inputPath>/<folder>/`.
+public struct InputSpec: Sendable, Equatable {
+    public var folder: String
+    public var url: String
+    public var regex: String
+    public var userCredentials: Bool
+
+    /// The name ctrl's log lines use: the URL's last element.
+    public var name: String { url.split(separator: "/").last.map(String.init) ?? url }
+
+    public init(folder: String, url: String, regex: String = "", userCredentials: Bool = false) {
+        self.folder = folder
+        self.url = url
+        self.regex = regex
+        self.userCredentials = userCredentials
+    }
+
+    public init(parsing text: String) throws {
+        guard let colon = text.firstIndex(of: ":") else { throw InputSpec.invalid(text, "expected task:… or url:…") }
+        let kind = text[..<colon]
+        guard kind == "task" || kind == "url" else { throw InputSpec.invalid(text, "unknown kind '\(kind)'") }
+        let parts = text[text.index(after: colon)...].split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw InputSpec.invalid(text, "expected \(kind):<folder>,<url>,<regex>") }
+        guard !parts[0].isEmpty, !parts[0].contains("/"), parts[0] != "..", parts[0] != "." else {
+            throw InputSpec.invalid(text, "bad folder '\(parts[0])'")
+        }
+        guard !parts[1].isEmpty else { throw InputSpec.invalid(text, "no URL") }
+        self.init(folder: String(parts[0]), url: String(parts[1]), regex: String(parts[2]), userCredentials: kind == "url")
+    }
+
+    static func invalid(_ text: String, _ reason: String) -> OsmoError {
+        OsmoError(.invalidInput, "invalid spec '\(text)': \(reason)")
+    }
+}
+
+/// `task:<url>` (the output dir, service credentials), `url:<url>,<regex>` (the user's,
+/// WRITE-checked first) or `kpi:<url>,<path>` (one file of the output dir).
+public struct OutputSpec: Sendable, Equatable {
+    public enum Kind: String, Sendable { case task, url, kpi }
+    public var kind: Kind
+    public var url: String
+    public var regex: String
+    public var path: String
+
+    public var name: String { url.split(separator: "/").last.map(String.init) ?? url }
+
+    public init(kind: Kind, url: String, regex: String = "", path: String = "") {
+        self.kind = kind
+        self.url = url
+        self.regex = regex
+        self.path = path
+    }
+
+    public init(parsing text: String) throws {
+        guard let colon = text.firstIndex(of: ":"), let kind = Kind(rawValue: String(text[..<colon])) else {
+            throw InputSpec.invalid(text, "expected task:…, url:… or kpi:…")
+        }
+        let rest = text[text.index(after: colon)...]
+        switch kind {
+        case .task:
+            guard !rest.isEmpty else { throw InputSpec.invalid(text, "no URL") }
+            self.init(kind: .task, url: String(rest))
+        case .url:
+            let parts = rest.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty else { throw InputSpec.invalid(text, "expected url:<url>,<regex>") }
+            self.init(kind: .url, url: String(parts[0]), regex: String(parts[1]))
+        case .kpi:
+            let parts = rest.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw InputSpec.invalid(text, "expected kpi:<url>,<path>") }
+            self.init(kind: .kpi, url: String(parts[0]), path: String(parts[1]))
+        }
+    }
+}
