@@ -58,10 +58,13 @@ let package = Package(
         /// `osmo-ctrl`: the sidecar's main sequence and its log sinks.
         .target(name: "OsmoCtrl", dependencies: ["OsmoData", "OsmoProtocol", "OsmoSystem", "OsmoCore"]),
 
+        /// `osmo pod run|manifest`: a task pod as local processes, or as a Kubernetes manifest.
+        .target(name: "OsmoPod", dependencies: ["OsmoProtocol", "OsmoSystem", "OsmoCore"]),
+
         // MARK: Commands and the executable
         /// Command-line front ends of every role and the argv[0] dispatch table.
         .target(name: "OsmoCommands", dependencies: [
-            "OsmoInit", "OsmoWrapper", "OsmoCtrl", "OsmoData", "OsmoTransfer", "OsmoArchive", "OsmoSystem", "OsmoCore",
+            "OsmoInit", "OsmoWrapper", "OsmoCtrl", "OsmoPod", "OsmoData", "OsmoTransfer", "OsmoArchive", "OsmoSystem", "OsmoCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -70,7 +73,7 @@ let package = Package(
 
         .testTarget(name: "OsmoTests", dependencies: [
             "osmo", "OsmoCommands", "OsmoInit", "OsmoWrapper", "OsmoProtocol", "OsmoSystem", "OsmoCore",
-            "OsmoTransfer", "OsmoArchive", "OsmoData", "OsmoCtrl",
+            "OsmoTransfer", "OsmoArchive", "OsmoData", "OsmoCtrl", "OsmoPod",
         ]),
     ]
 )

@@ -62,6 +62,7 @@ public enum OsmoMain {
         case .user: UserCommand.execute(program: program, arguments: arguments)
         case .data: DataCommand.execute(arguments)
         case .ctrl: CtrlCommand.execute(program: program, arguments: arguments)
+        case .pod: PodCommand.execute(arguments)
         }
     }
 

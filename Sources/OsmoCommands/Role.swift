@@ -4,6 +4,7 @@ public enum Role: String, CaseIterable, Sendable {
     case ctrl
     case user
     case data
+    case pod
 
     /// Program names (argv[0] basenames) that run a role directly. `osmo_exec` is the name the
     /// OSMO service gives the wrapper in every pod spec; the dashed forms are ours.
@@ -19,6 +20,7 @@ public enum Role: String, CaseIterable, Sendable {
         case .initialize: "prepare the pod's shared volumes and install osmo (init container)"
         case .ctrl: "the sidecar: inputs, the command's log, outputs, over the shared socket (osmo_ctrl)"
         case .user: "run the user's command as the container entrypoint, relaying it to osmo-ctrl (osmo_exec)"
+        case .pod: "run a task pod on this machine (osmo pod run -- CMD), or print its Kubernetes manifest"
         case .data: "download, upload, list and check datasets (s3, gs, tos, swift, azure, http, file)"
         }
     }

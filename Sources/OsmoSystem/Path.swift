@@ -1,3 +1,5 @@
+import Glibc
+
 /// String path helpers (no Foundation: the binary must stay small).
 public enum Path {
     public static func basename(_ path: String) -> String {
@@ -32,5 +34,14 @@ public enum Path {
             }
         }
         return result
+    }
+}
+
+extension FileSystem {
+    /// The working directory (`getcwd`), or "/" if it vanished.
+    public static var currentDirectory: String {
+        guard let buffer = getcwd(nil, 0) else { return "/" }
+        defer { free(buffer) }
+        return String(cString: buffer)
     }
 }

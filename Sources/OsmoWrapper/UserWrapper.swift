@@ -249,7 +249,8 @@ public final class UserWrapper {
         logger.error("\(reason)")
         writeStandardError("osmo: \(reason)\n")
         lastTermination = .exited(status)
-        try? channel?.send([.err("osmo: \(reason)"), SocketMessage(.execFailed, messageErr: reason)])
+        // ctrl logs ExecFailed's reason as a stderr line (as the reference does): no second copy.
+        try? channel?.send(SocketMessage(.execFailed, messageErr: reason))
     }
 
     /// Forwards `signal` to the command's process group, then SIGKILL after the grace period.

@@ -1,0 +1,136 @@
+import Glibc
+import OsmoCore
+import OsmoSystem
+
+/// `osmo pod run`: plays a whole task pod on this machine, as kubelet would run it: a pod
+/// directory for the shared volumes, `osmo-init` into it, then osmo-ctrl and osmo_exec as two
+/// processes of the installed binary that share only that directory.
+///
+/// ctrl's log (the task's merged log) is shown live on stdout; the user container's own output
+/// goes to `<pod>/user-container.log` (what `kubectl logs` would show for it). Ctrl-C or SIGTERM
+/// deletes the "pod": both containers get SIGTERM (the command is stopped, outputs are still
+/// uploaded); a second one kills them.
+public final class PodRunner {
+    public let plan: PodPlan
+    public let podDirectory: String
+    let keep: Bool
+    let executable: String
+    private let signals: SignalChannel
+
+    public init(plan: PodPlan, podDirectory: String?, keep: Bool, executable: String) throws {
+        self.plan = plan
+        self.executable = executable
+        signals = try SignalChannel([SIGINT, SIGTERM, SIGCHLD])
+        if let podDirectory {
+            try FileSystem.makeDirectory(podDirectory, mode: 0o755)
+            self.podDirectory = FileSystem.realPath(podDirectory) ?? podDirectory
+            self.keep = true
+        } else {
+            var template = Array("/tmp/osmo-pod-XXXXXX".utf8CString)
+            guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+                throw OsmoError(.io, "cannot create a pod directory in /tmp: \(SystemCall.describe(errno: errno))")
+            }
+            self.podDirectory = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            self.keep = keep
+        }
+    }
+
+    /// Runs the pod; returns the task's exit status (the user's, or ctrl's code if the command
+    /// succeeded but ctrl failed).
+    public func run() throws -> Int32 {
+        let layout = PodPlan.Layout.local(podDirectory)
+        defer { if !keep { try? FileSystem.removeTree(podDirectory) } }
+        try FileSystem.makeDirectory(Path.join(podDirectory, "argv"), mode: 0o755)
+
+        let initArguments = plan.initArguments(layout)
+        try record("init", initArguments)
+        let initLog = try openLog("init.log")
+        let initChild = try ChildProcess.spawn(
+            executable: executable, arguments: ["osmo-init"] + initArguments,
+            environment: ChildProcess.currentEnvironment, stdout: initLog, stderr: initLog)
+        close(initLog)
+        let initStatus = try waitBlocking(initChild)
+        guard initStatus == 0 else {
+            let text = (try? FileSystem.readFile(Path.join(podDirectory, "init.log"))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            throw OsmoError(.io, "osmo-init failed (exit \(initStatus)): \(text.trimmingSpaces())")
+        }
+
+        let ctrlArguments = plan.ctrlArguments(layout) + ["-logFile", Path.join(podDirectory, "task-log.jsonl")]
+        try record("ctrl", ctrlArguments)
+        let ctrl = try ChildProcess.spawn(
+            executable: layout.ctrlExecutable, arguments: [layout.ctrlExecutable] + ctrlArguments,
+            environment: ChildProcess.currentEnvironment + ["OSMO_TERMINATION_LOG=\(Path.join(podDirectory, "ctrl.termination-log"))"],
+            stdout: 1, stderr: 2, group: .newProcessGroup)
+
+        let wrapperArguments = plan.wrapperArguments(layout)
+        try record("user", wrapperArguments)
+        let userLog = try openLog("user-container.log")
+        let wrapper: ChildProcess
+        do {
+            wrapper = try ChildProcess.spawn(
+                executable: layout.wrapperExecutable, arguments: [layout.wrapperExecutable] + wrapperArguments,
+                environment: ChildProcess.currentEnvironment + plan.environment,
+                stdin: -1, stdout: userLog, stderr: userLog, group: .newProcessGroup)
+        } catch {
+            ctrl.signal(SIGKILL, group: true)
+            close(userLog)
+            throw error
+        }
+        close(userLog)
+        let (userStatus, ctrlStatus) = try supervise(ctrl: ctrl, wrapper: wrapper)
+        if userStatus != 0 { return userStatus }
+        return ctrlStatus
+    }
+
+    /// Waits for both containers, turning Ctrl-C / SIGTERM into a pod deletion.
+    private func supervise(ctrl: ChildProcess, wrapper: ChildProcess) throws -> (user: Int32, ctrl: Int32) {
+        var userStatus: Int32?
+        var ctrlStatus: Int32?
+        var stops = 0
+        while userStatus == nil || ctrlStatus == nil {
+            for (child, isUser) in [(wrapper, true), (ctrl, false)] where (isUser ? userStatus : ctrlStatus) == nil {
+                var status: Int32 = 0
+                if waitpid(child.pid, &status, WNOHANG) == child.pid {
+                    let code = ChildProcess.Termination(waitStatus: status).exitStatus
+                    if isUser { userStatus = code } else { ctrlStatus = code }
+                }
+            }
+            if userStatus != nil && ctrlStatus != nil { break }
+            _ = try Poll.wait(signals.fd, events: Int16(POLLIN), timeoutMilliseconds: 200)
+            let stopping = signals.drain().contains { $0 == SIGINT || $0 == SIGTERM }
+            if stopping {
+                stops += 1
+                if stops == 1 {
+                    OsmoPodOutput.note("stopping the pod: SIGTERM to the task (outputs are still uploaded); again to kill")
+                    for child in [wrapper, ctrl] { child.signal(SIGTERM) }
+                } else {
+                    OsmoPodOutput.note("killing the pod")
+                    for child in [wrapper, ctrl] { child.signal(SIGKILL, group: true) }
+                }
+            }
+        }
+        return (userStatus!, ctrlStatus!)
+    }
+
+    private func waitBlocking(_ child: ChildProcess) throws -> Int32 {
+        try child.wait().exitStatus
+    }
+
+    private func openLog(_ name: String) throws -> Int32 {
+        let path = Path.join(podDirectory, name)
+        return try SystemCall.retrying("cannot create \(path)") { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+    }
+
+    /// Each container's exact argv, one argument per line, for inspection and for the test that
+    /// compares them with `osmo pod manifest`.
+    private func record(_ name: String, _ arguments: [String]) throws {
+        try FileSystem.writeAtomically(Array((arguments.joined(separator: "\n") + "\n").utf8), to: Path.join(podDirectory, "argv", name))
+    }
+}
+
+/// pod run's own notes on stderr, distinct from the task log on stdout.
+enum OsmoPodOutput {
+    static func note(_ text: String) {
+        try? FileSystem.writeAll(2, "osmo pod: \(text)\n", what: "stderr")
+    }
+}
