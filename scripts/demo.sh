@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
-# The README's first command: builds osmo and runs the main job on a local default. Today that is
-# `osmo init` into a fresh pod directory (the shared volumes of a task pod), then the tree it made
-# and the version of the installed binary.
+# The README's first command: builds osmo and runs the main job on a local embedded default: a
+# whole task pod (osmo-init, then osmo-ctrl and osmo_exec as separate processes sharing a pod
+# directory) whose input is the dataset archive shipped in examples/, extracted while it is read;
+# the command counts the CSV lines and writes a summary to {{output}}, which ctrl uploads to
+# ./out/demo. Extra arguments go to `osmo pod run` (before the --).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 scripts/setup.sh
 swift build --product osmo >&2
 osmo="$(swift build --show-bin-path)/osmo"
-pod="$(mktemp -d /tmp/osmo-pod-XXXXXX)"
-start=$(date +%s%N)
-"$osmo" init --data_location "$pod/data" --login_location "$pod/login" --user_bin_location "$pod/usr/bin" \
-  --run_location "$pod/run" --bin_location "$pod/bin" --verbose
-end=$(date +%s%N)
-echo "init took $(( (end - start) / 1000000 )) ms; the pod directory:"
-find "$pod" -printf '%M %-10u %P%y\n' | sed 's/d$/\//; s/[fl]$//' | sort -k3
+rm -rf out/demo
+"$osmo" pod run --input "file://$PWD/examples/sensors.tar.gz" --output out/demo "$@" -- \
+  /bin/sh -c 'cd {{input:0}}/sensors && wc -l *.csv | tee {{output}}/line-counts.txt'
 echo
-"$pod/bin/osmo/osmo" --version
+echo "uploaded to out/demo:"
+ls -l out/demo

@@ -25,6 +25,8 @@ import Testing
         case .initialize: "--data_location"
         case .user: "-commands"
         case .data: "Move datasets between object stores"
+        case .ctrl: "-unixTimeout"
+        case .pod: "Run a task pod locally"
         }
     }
 
