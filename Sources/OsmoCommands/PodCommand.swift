@@ -74,11 +74,14 @@ struct PodCommand: ParsableCommand {
         var podDirectory: String?
         @Flag(help: "Keep the temporary pod directory.")
         var keep = false
+        @Flag(help: "Report each container's CPU time and peak memory on stderr.")
+        var stats = false
         @OptionGroup var task: Task
 
         func execute() throws -> Int32 {
             let executable = ExecutableLocation.current() ?? "/proc/self/exe"
             let runner = try PodRunner(plan: try task.plan(), podDirectory: podDirectory, keep: keep, executable: executable)
+            runner.reportUsage = stats
             return try runner.run()
         }
     }

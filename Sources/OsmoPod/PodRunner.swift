@@ -13,6 +13,8 @@ import OsmoSystem
 public final class PodRunner {
     public let plan: PodPlan
     public let podDirectory: String
+    /// Print each container's CPU time and peak memory when it ends (from `wait4`).
+    public var reportUsage = false
     let keep: Bool
     let executable: String
     private let signals: SignalChannel
@@ -90,9 +92,11 @@ public final class PodRunner {
         while userStatus == nil || ctrlStatus == nil {
             for (child, isUser) in [(wrapper, true), (ctrl, false)] where (isUser ? userStatus : ctrlStatus) == nil {
                 var status: Int32 = 0
-                if waitpid(child.pid, &status, WNOHANG) == child.pid {
+                var usage = rusage()
+                if wait4(child.pid, &status, WNOHANG, &usage) == child.pid {
                     let code = ChildProcess.Termination(waitStatus: status).exitStatus
                     if isUser { userStatus = code } else { ctrlStatus = code }
+                    if reportUsage { report(isUser ? "osmo_exec (user container)" : "osmo-ctrl", usage, code) }
                 }
             }
             if userStatus != nil && ctrlStatus != nil { break }
@@ -110,6 +114,13 @@ public final class PodRunner {
             }
         }
         return (userStatus!, ctrlStatus!)
+    }
+
+    private func report(_ name: String, _ usage: rusage, _ status: Int32) {
+        let cpu = { (t: timeval) in Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        let user = cpu(usage.ru_utime), system = cpu(usage.ru_stime)
+        let round = { (x: Double) in Double(Int(x * 1000)) / 1000 }
+        OsmoPodOutput.note("\(name) exited \(status): cpu \(round(user + system)) s (user \(round(user)), sys \(round(system))), peak RSS \(usage.ru_maxrss / 1024) MiB (\(usage.ru_maxrss) KiB)")
     }
 
     private func waitBlocking(_ child: ChildProcess) throws -> Int32 {
