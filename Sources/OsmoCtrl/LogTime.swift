@@ -18,9 +18,8 @@ enum LogTime {
     }
 
     /// Go's RFC 3339 with nanoseconds, UTC, trailing zeros of the fraction trimmed.
-    static func rfc3339(_ seconds: Int, _ nanoseconds: Int) -> String {
-        let t = utc(seconds)
-        var text = "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday))T\(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec))"
+    static func rfc3339(_ seconds: Int, _ nanoseconds: Int, prefix: String? = nil) -> String {
+        var text = prefix ?? rfc3339Seconds(seconds)
         if nanoseconds > 0 {
             var fraction = String(nanoseconds)
             fraction = String(repeating: "0", count: 9 - fraction.count) + fraction
@@ -28,6 +27,12 @@ enum LogTime {
             text += "." + fraction
         }
         return text + "Z"
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS`, the part a log sink can reuse for every record of the same second.
+    static func rfc3339Seconds(_ seconds: Int) -> String {
+        let t = utc(seconds)
+        return "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday))T\(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec))"
     }
 
     /// `YYYY-MM-DD HH:MM:SS.mmm`, the metrics' time format.

@@ -115,6 +115,7 @@ public struct MessageStream {
     }
 
     private func decode() -> Event {
+        if let message = buffer.withUnsafeBytes({ SocketMessage.decodeFlat($0) }) { return .message(message) }
         do {
             let message = try decoder.decode(SocketMessage.self, from: Data(buffer))
             return .message(message)

@@ -1,4 +1,5 @@
-import OsmoProtocol
+import FoundationEssentials
+@testable import OsmoProtocol
 import Testing
 
 @Suite struct ProtocolTests {
@@ -63,5 +64,25 @@ import Testing
         var stream = MessageStream()
         let events = stream.feed(Array(#"{"Type":"MessageOut","MessageOut":"}{\"]"}"#.utf8))
         #expect(events == [.message(.out(#"}{""#  + "]"))])
+    }
+
+    /// The relay's direct decoder agrees with JSONDecoder on every shape, and declines (so the
+    /// stream falls back) on anything that is not a flat message.
+    @Test func fastDecoderAgreesWithJSONDecoder() throws {
+        let samples = [
+            #"{"Type":"MessageOut","MessageOut":"plain"}"#,
+            #"{"Type":"MessageErr","MessageErr":"esc \" \\ \/ \b\f\n\r\t \u00e9 \ud83d\ude00 \u003c"}"#,
+            #" { "TaskPort" : -12 , "RsyncRunning" : true, "Extra": null, "More": 1.5e3, "Type":"UserExecStart" } "#,
+            #"{}"#,
+            #"{"Type":"ExecStart","OutputFolder":"/o/","RouterAddress":"r","Command":"c","TaskPort":0,"RsyncRunning":false,"MessageOps":"ops"}"#,
+        ]
+        for sample in samples {
+            let fast = Array(sample.utf8).withUnsafeBytes { SocketMessage.decodeFlat($0) }
+            let slow = try JSONDecoder().decode(SocketMessage.self, from: Data(sample.utf8))
+            #expect(fast == slow, "\(sample)")
+        }
+        for declined in [#"{"Type":{"nested":1}}"#, #"{"TaskPort":"x"}"#, #"{"TaskPort":1.5}"#, #"{"Type":"a"} trailing"#, #"{"Type":"a\q"}"#] {
+            #expect(Array(declined.utf8).withUnsafeBytes { SocketMessage.decodeFlat($0) } == nil, "\(declined)")
+        }
     }
 }
