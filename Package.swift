@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "OsmoInit", dependencies: ["OsmoSystem", "OsmoCore"]),
         /// `osmo_exec` / `osmo user`: runs the user's command as the container's PID 1.
         .target(name: "OsmoWrapper", dependencies: [
-            "OsmoSystem", "OsmoProtocol", "OsmoCore",
+            "OsmoData", "OsmoSystem", "OsmoProtocol", "OsmoCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
 

@@ -96,7 +96,7 @@ public struct PodPlan: Sendable {
     public func wrapperArguments(_ layout: Layout) -> [String] {
         var args = ["-socketPath", layout.socket, "-userBinPath", layout.userBin,
                     "-historyFilePath", Path.join(layout.data, ".bash_history"), "-runLocation", layout.run]
-        for checkpoint in checkpoints { args += ["-checkpoint", checkpoint] }
+        for checkpoint in substitute(checkpoints, layout) { args += ["-checkpoint", checkpoint] }
         let resolved = substitute(command, layout)
         if let program = resolved.first { args += ["-commands", program] }
         for argument in resolved.dropFirst() { args += ["-args", argument] }

@@ -39,6 +39,7 @@ public final class UserWrapper {
     }
     var pendingStopReply = false
     var restartAfterStop = false
+    var checkpoints: Checkpoints?
 
     public init(options: WrapperOptions, logger: Logger) throws {
         self.options = options
@@ -172,6 +173,7 @@ public final class UserWrapper {
             started = true
             outputFolder = message.outputFolder
             try reportUnsupportedFeatures()
+            startCheckpoints()
             startCommand()
         case .ctrlFailed:
             logger.info("osmo-ctrl reported a failure: stopping")
@@ -190,6 +192,7 @@ public final class UserWrapper {
             }
         case .userStart:
             if run == nil {
+                if checkpoints == nil { startCheckpoints() }
                 startCommand()
             } else {
                 restartAfterStop = true
@@ -201,12 +204,12 @@ public final class UserWrapper {
         }
     }
 
-    /// Checkpoint uploads and rsync need the data plane, which this wrapper does not have yet:
-    /// say so in the task's log rather than silently dropping the flags.
+    /// rsync is not implemented: say so in the task's log rather than silently dropping the flag.
+    /// Invalid checkpoint specs are reported the same way.
     func reportUnsupportedFeatures() throws {
         var notes: [String] = []
-        if !options.checkpoints.isEmpty {
-            notes.append("osmo_exec: checkpoints are not supported yet; ignoring \(options.checkpoints.count) -checkpoint spec(s)")
+        for text in options.checkpoints {
+            do { _ = try Checkpoints.Spec(parsing: text) } catch { notes.append("osmo_exec: \(error); ignoring it") }
         }
         if options.enableRsync { notes.append("osmo_exec: rsync is not supported yet; ignoring -enableRsync") }
         for note in notes { logger.warning("\(note)") }
@@ -330,6 +333,7 @@ public final class UserWrapper {
         self.run = nil
         lastTermination = termination
         makeOutputReadable()
+        if !restartAfterStop { finishCheckpoints() }
         switch termination {
         case .exited(0):
             try channel?.send(SocketMessage(.execFinished))
@@ -348,6 +352,24 @@ public final class UserWrapper {
             startCommand()
         }
         return nil
+    }
+
+    func startCheckpoints() {
+        let specs = options.checkpoints.compactMap { try? Checkpoints.Spec(parsing: $0) }
+        guard !specs.isEmpty else { return }
+        let channel = self.channel
+        let logger = self.logger
+        checkpoints = Checkpoints(specs: specs) { note in
+            logger.info("\(note)")
+            try? channel?.send(.ops(note))
+        }
+        checkpoints?.start()
+    }
+
+    /// The last upload of every checkpoint, after the command and before it is reported ended.
+    func finishCheckpoints() {
+        checkpoints?.finish()
+        checkpoints = nil
     }
 
     /// The reference adds read bits to the output folder so ctrl (another uid) can upload it.

@@ -92,11 +92,12 @@ import Testing
         #expect(wrapper.stderr.contains("osmo-ctrl closed the connection"))
     }
 
-    /// Flags whose feature is not built yet are reported in the task log, not silently dropped.
-    @Test func unsupportedCheckpointIsReported() throws {
-        let (ctrl, wrapper) = try WrapperProcess.running(["/bin/true"], extra: ["-checkpoint", "/out;s3://b/p;60;.*"])
+    /// A malformed checkpoint spec (and -enableRsync, not built) is reported in the task log, not
+    /// silently dropped, and does not stop the command.
+    @Test func invalidCheckpointIsReported() throws {
+        let (ctrl, wrapper) = try WrapperProcess.running(["/bin/true"], extra: ["-checkpoint", "/out;s3://b/p;soon;.*"])
         #expect(try ctrl.readUntilFinished()?.type == .execFinished)
-        #expect(ctrl.received.contains { $0.type == .messageOps && $0.messageOps.contains("checkpoints are not supported yet") })
+        #expect(ctrl.received.contains { $0.type == .messageOps && $0.messageOps.contains("invalid -checkpoint '/out;s3://b/p;soon;.*'") })
         ctrl.close()
         #expect(try wrapper.child.wait() == .exited(0))
     }
