@@ -1,5 +1,7 @@
 #include "osmo_sys.h"
 
+#include <sys/ioctl.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -27,24 +29,17 @@ __attribute__((constructor)) static void osmo_capture_args(int argc, char **argv
 int osmo_argc(void) { return saved_argc; }
 char *const *osmo_argv(void) { return saved_argv; }
 
-int osmo_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-               int in_fd, int out_fd, int err_fd, int flags) {
-    posix_spawn_file_actions_t actions;
+/* Shared by both spawn forms: empty signal mask, default dispositions, the session/group flags. */
+static int spawn_with(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                      posix_spawn_file_actions_t *actions, int flags) {
     posix_spawnattr_t attr;
-    int rc = posix_spawn_file_actions_init(&actions);
+    int rc = posix_spawnattr_init(&attr);
     if (rc != 0) return rc;
-    rc = posix_spawnattr_init(&attr);
-    if (rc != 0) { posix_spawn_file_actions_destroy(&actions); return rc; }
-
-    if (in_fd >= 0) rc = rc ? rc : posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
-    if (out_fd >= 0) rc = rc ? rc : posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-    if (err_fd >= 0) rc = rc ? rc : posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
-
     short spawn_flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
     if (flags & OSMO_SPAWN_SETSID) spawn_flags |= POSIX_SPAWN_SETSID;
     else if (flags & OSMO_SPAWN_SETPGROUP) {
         spawn_flags |= POSIX_SPAWN_SETPGROUP;
-        rc = rc ? rc : posix_spawnattr_setpgroup(&attr, 0);
+        rc = posix_spawnattr_setpgroup(&attr, 0);
     }
     sigset_t empty, all;
     sigemptyset(&empty);
@@ -54,11 +49,51 @@ int osmo_spawn(pid_t *pid, const char *path, char *const argv[], char *const env
     rc = rc ? rc : posix_spawnattr_setsigmask(&attr, &empty);
     rc = rc ? rc : posix_spawnattr_setsigdefault(&attr, &all);
     rc = rc ? rc : posix_spawnattr_setflags(&attr, spawn_flags);
-    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
-
+    if (rc == 0) rc = posix_spawn(pid, path, actions, &attr, argv, envp);
     posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
+int osmo_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+               int in_fd, int out_fd, int err_fd, int flags) {
+    posix_spawn_file_actions_t actions;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return rc;
+    if (in_fd >= 0) rc = rc ? rc : posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
+    if (out_fd >= 0) rc = rc ? rc : posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+    if (err_fd >= 0) rc = rc ? rc : posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+    if (rc == 0) rc = spawn_with(pid, path, argv, envp, &actions, flags);
     posix_spawn_file_actions_destroy(&actions);
     return rc;
+}
+
+int osmo_spawn_tty(pid_t *pid, const char *path, char *const argv[], char *const envp[], const char *tty) {
+    posix_spawn_file_actions_t actions;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return rc;
+    /* glibc runs setsid before the file actions, so this open makes the tty the controlling one. */
+    rc = posix_spawn_file_actions_addopen(&actions, 0, tty, O_RDWR, 0);
+    rc = rc ? rc : posix_spawn_file_actions_adddup2(&actions, 0, 1);
+    rc = rc ? rc : posix_spawn_file_actions_adddup2(&actions, 0, 2);
+    if (rc == 0) rc = spawn_with(pid, path, argv, envp, &actions, OSMO_SPAWN_SETSID);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+}
+
+int osmo_open_pty(char *name, size_t len) {
+    int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    if (grantpt(fd) != 0 || unlockpt(fd) != 0 || ptsname_r(fd, name, len) != 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+int osmo_set_window_size(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize size = {.ws_row = rows, .ws_col = cols};
+    return ioctl(fd, TIOCSWINSZ, &size);
 }
 
 int osmo_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }

@@ -198,7 +198,8 @@ public final class UserWrapper {
                 restartAfterStop = true
             }
         case .userExecStart:
-            try channel?.send(.ops("exec sessions are not supported by this osmo_exec yet"))
+            let session = ExecSession(command: message.command, options: options, logger: logger)
+            ThreadStarter.detach { session.run() }
         default:
             logger.warning("ignored unexpected message type \(message.type)")
         }

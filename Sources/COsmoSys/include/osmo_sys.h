@@ -50,6 +50,13 @@ ssize_t osmo_copy_file_range(int in_fd, int out_fd, size_t len);
 /// syncfs: flushes the whole file system holding `fd` (one flush for a batch of files).
 int osmo_syncfs(int fd);
 
+/// posix_spawn into a new session whose controlling terminal (and stdio) is `tty`.
+int osmo_spawn_tty(pid_t *pid, const char *path, char *const argv[], char *const envp[], const char *tty);
+/// A new pseudo-terminal master (granted, unlocked, close-on-exec); the slave's path goes to
+/// `name`. Returns the fd or -errno.
+int osmo_open_pty(char *name, size_t len);
+/// TIOCSWINSZ.
+int osmo_set_window_size(int fd, unsigned short rows, unsigned short cols);
 /// ptsname_r.
 int osmo_ptsname(int fd, char *buf, size_t len);
 

@@ -1,0 +1,124 @@
+import Glibc
+import Logging
+import OsmoCore
+import OsmoSystem
+
+/// One `osmo exec` session (ctrl's `UserExecStart`): dials back to ctrl's socket, reads the
+/// client's `{"Rows":R,"Cols":C}`, runs the entry command on a new pseudo-terminal as a session
+/// leader, and pumps raw bytes both ways, applying in-band `\0RESIZE:{"Rows":R,"Cols":C}` records.
+/// Runs on its own thread; the wrapper's loop reaps the shell like any other child.
+struct ExecSession {
+    let command: String
+    let options: WrapperOptions
+    let logger: Logger
+
+    static let resizeMarker = Array("\0RESIZE:".utf8)
+
+    func run() {
+        do { try serve() } catch {
+            logger.error("exec session '\(command)': \(error)")
+        }
+    }
+
+    private func serve() throws {
+        let socket = try UnixSocket.connect(to: options.socketPath)
+        defer { socket.close() }
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        // The first object is the client's terminal size.
+        var size: (rows: Int, cols: Int)?
+        while size == nil {
+            let n = try buffer.withUnsafeMutableBytes { try socket.read(into: $0) }
+            if n <= 0 { return }
+            pending += buffer[0..<n]
+            if let end = pending.firstIndex(of: UInt8(ascii: "}")) {
+                size = ExecSession.parseSize(pending[...end]) ?? (24, 80)
+                pending.removeFirst(end + 1)
+            }
+        }
+        let terminal = try Terminal.open()
+        defer { close(terminal.master) }
+        terminal.setWindowSize(rows: size!.rows, columns: size!.cols)
+
+        var words = ShellWords.split(command)
+        if words.isEmpty { words = ["/bin/sh"] }
+        let path = getenv("PATH").map { String(cString: $0) } ?? ""
+        guard let executable = words[0].contains("/") ? words[0] : ExecutableLocation.search(words[0], path: path) else {
+            try socket.write(Array("osmo: command not found: \(words[0])\r\n".utf8))
+            return
+        }
+        let environment = ChildProcess.currentEnvironment.filter { !$0.hasPrefix("TERM=") && !$0.hasPrefix("PS1=") && !$0.hasPrefix("HIST") } + [
+            "TERM=xterm", "HISTFILE=\(options.historyFilePath)", "HISTSIZE=1000", "HISTFILESIZE=2000",
+            "HISTCONTROL=ignoredups:ignorespace", "PS1=\\$ ",
+        ]
+        let shell = try ChildProcess.spawn(executable: executable, arguments: words, environment: environment, tty: terminal.slavePath)
+        logger.info("exec session started: \(words.joined(separator: " ")) (pid \(shell.pid))")
+        try forward(&pending, to: terminal)
+        try pump(socket: socket, terminal: terminal, pending: &pending, buffer: &buffer)
+        shell.signal(SIGHUP, group: true)
+    }
+
+    /// Until the shell's side closes (EIO on the master) or the client goes away.
+    private func pump(socket: UnixSocket, terminal: Terminal, pending: inout [UInt8], buffer: inout [UInt8]) throws {
+        while true {
+            var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: terminal.master, events: Int16(POLLIN), revents: 0)]
+            try Poll.wait(&fds, timeoutMilliseconds: -1)
+            if fds[1].revents != 0 {
+                let n = buffer.withUnsafeMutableBytes { read(terminal.master, $0.baseAddress, $0.count) }
+                if n <= 0 { return }
+                try buffer.withUnsafeBytes { try socket.write(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
+            }
+            if fds[0].revents != 0 {
+                let n = try buffer.withUnsafeMutableBytes { try socket.read(into: $0) }
+                if n <= 0 { return }
+                pending += buffer[0..<n]
+                try forward(&pending, to: terminal)
+            }
+        }
+    }
+
+    /// Writes keystrokes to the terminal, applying complete resize records and keeping an
+    /// incomplete one (split across reads) for later.
+    private func forward(_ pending: inout [UInt8], to terminal: Terminal) throws {
+        var output: [UInt8] = []
+        var i = 0
+        while i < pending.count {
+            guard pending[i] == 0 else {
+                output.append(pending[i])
+                i += 1
+                continue
+            }
+            let rest = pending[i...]
+            if rest.count < ExecSession.resizeMarker.count {
+                if ExecSession.resizeMarker.starts(with: rest) { break } // maybe a record: wait for more
+                output.append(0)
+                i += 1
+                continue
+            }
+            guard rest.starts(with: ExecSession.resizeMarker) else {
+                output.append(0) // a literal Ctrl-@
+                i += 1
+                continue
+            }
+            guard let end = rest.firstIndex(of: UInt8(ascii: "}")) else { break }
+            if let size = ExecSession.parseSize(pending[(i + ExecSession.resizeMarker.count)...end]) {
+                terminal.setWindowSize(rows: size.rows, columns: size.cols)
+            }
+            i = end + 1
+        }
+        pending.removeFirst(i)
+        try output.withUnsafeBytes { try FileSystem.writeAll(terminal.master, $0, what: "the exec terminal") }
+    }
+
+    /// `{"Rows":R,"Cols":C}` (keys in any order, spaces allowed).
+    static func parseSize(_ bytes: ArraySlice<UInt8>) -> (rows: Int, cols: Int)? {
+        let text = String(decoding: bytes, as: UTF8.self)
+        func number(_ key: String) -> Int? {
+            guard let range = text.firstRange(of: "\"\(key)\"") else { return nil }
+            let digits = text[range.upperBound...].drop { $0 == " " || $0 == ":" }.prefix { $0.isNumber }
+            return Int(digits)
+        }
+        guard let rows = number("Rows"), let cols = number("Cols") else { return nil }
+        return (rows, cols)
+    }
+}
