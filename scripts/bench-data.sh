@@ -304,8 +304,10 @@ verify_tree() {
   bytes=$(find "$1" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
   others=$(find "$1" -mindepth 1 ! -type f ! -type d | wc -l)
   if [ "$n" != "$SMALL_COUNT" ] || [ "$bytes" != "$SMALL_BYTES" ] || [ "$others" != 0 ]; then
-    echo "expected $SMALL_COUNT files / $SMALL_BYTES bytes, got $n files / $bytes bytes / $others other entries" \
-      "(e.g. $(find "$1" -mindepth 1 -maxdepth 2 | head -3 | sed "s|^$1/||" | tr '\n' ' '))"
+    local have; have=$(cd "$1" && find . -mindepth 1 ! -type d | sed 's|^\./||' | sort)
+    echo "expected $SMALL_COUNT files / $SMALL_BYTES bytes, got $n files / $bytes bytes / $others other entries;" \
+      "missing: $(comm -23 "$WORK/small.list" <(printf '%s\n' "$have") | head -3 | tr '\n' ' ')" \
+      "unexpected: $(comm -13 "$WORK/small.list" <(printf '%s\n' "$have") | grep -v '^$' | head -3 | tr '\n' ' ')"
     return 1
   fi
   for rel in "${SAMPLE[@]}"; do
@@ -465,7 +467,8 @@ goal_line() {   # text value cmp threshold
   if [ "$value" = "n/a" ]; then verdict="n/a"
   elif awk -v v="$value" -v t="$thr" -v op="$op" 'BEGIN {exit !(op == ">=" ? v >= t : v <= t)}'; then verdict="PASS"
   else verdict="FAIL"; fi
-  echo "- $text: **$(fmt "$value" 2)** (goal $op $thr) — $verdict"
+  [ "$value" = "n/a" ] || value=$(fmt "$value" 2)
+  echo "- $text: **$value** (goal $op $thr) — $verdict"
 }
 quot() {   # a/b of two medians if both ok, else n/a
   if ok "$1" && ok "$2"; then awk -v a="${R_MED[$1]}" -v b="${R_MED[$2]}" 'BEGIN {printf "%.4f", a / b}'; else echo n/a; fi

@@ -70,8 +70,9 @@ public struct ArchiveExtractor {
         defer { archive_write_free(writer) }
         // Entries are rewritten to absolute paths under the (symlink-free) destination, so
         // libarchive's NOABSOLUTEPATHS cannot be used; EntryGuard refuses absolute names instead.
+        // No UNLINK: extraction goes into a fresh staging directory (one syscall less per entry).
         let flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS
-            | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_UNLINK
+            | ARCHIVE_EXTRACT_SECURE_NODOTDOT
         archive_write_disk_set_options(writer, flags)
 
         var report = Report()

@@ -100,6 +100,23 @@ public enum FileSystem {
         }
     }
 
+    /// Writes `bytes` to a temporary file and renames it over `path`, without flushing: a reader
+    /// (or the next run after a process crash) sees the old content or the new, never a prefix.
+    /// For small records where a power loss may lose the update but must not corrupt it.
+    public static func replaceContents(_ path: String, with bytes: [UInt8], mode: mode_t = 0o644) throws {
+        let temporary = "\(path).osmo-tmp-\(getpid())"
+        let fd = try SystemCall.retrying("cannot create \(temporary)") { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
+        do {
+            try bytes.withUnsafeBytes { try writeAll(fd, $0, what: "cannot write \(temporary)") }
+            close(fd)
+            try SystemCall.retrying("cannot rename \(temporary) to \(path)") { rename(temporary, path) }
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+    }
+
     /// Copies `source` to `destination` atomically (temp file in the same directory, flush,
     /// `rename`, then `fsync` of the directory), so a crash leaves the old file or none, never a
     /// truncated one: a one-file `AtomicBatch`.
