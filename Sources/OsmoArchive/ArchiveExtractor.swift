@@ -65,50 +65,34 @@ public struct ArchiveExtractor {
         return try copyEntries(from: handle, reader: nil)
     }
 
+    /// Decodes on this thread, writes through a `DiskWriter` pool.
     private func copyEntries(from handle: OpaquePointer, reader: PipeReader?) throws -> Report {
-        let writer = archive_write_disk_new()!
-        defer { archive_write_free(writer) }
-        // Entries are rewritten to absolute paths under the (symlink-free) destination, so
-        // libarchive's NOABSOLUTEPATHS cannot be used; EntryGuard refuses absolute names instead.
-        // No UNLINK: extraction goes into a fresh staging directory (one syscall less per entry).
-        let flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS
-            | ARCHIVE_EXTRACT_SECURE_NODOTDOT
-        archive_write_disk_set_options(writer, flags)
-
+        let writer = DiskWriter(root: destination, threads: ArchiveExtractor.writerThreads)
         var report = Report()
         var rejected: [String] = []
         var entry: OpaquePointer?
-        while true {
-            let rc = archive_read_next_header(handle, &entry)
-            if rc == ARCHIVE_EOF { break }
-            guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let entry else { throw damaged(handle, reader) }
-            let raw = Self.string(archive_entry_pathname_utf8(entry)) ?? Self.string(archive_entry_pathname(entry)) ?? ""
-            switch prepare(entry, name: raw) {
-            case .failure(let refusal):
-                rejected.append("\(raw): \(refusal)")
-                archive_read_data_skip(handle)
-                continue
-            case .success(nil):
-                archive_read_data_skip(handle)
-                continue
-            case .success(.some):
-                break
+        do {
+            while true {
+                let rc = archive_read_next_header(handle, &entry)
+                if rc == ARCHIVE_EOF { break }
+                guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let entry else { throw damaged(handle, reader) }
+                let raw = Self.string(archive_entry_pathname_utf8(entry)) ?? Self.string(archive_entry_pathname(entry)) ?? ""
+                switch prepare(entry, name: raw, writer: writer) {
+                case .failure(let refusal):
+                    rejected.append("\(raw): \(refusal)")
+                    archive_read_data_skip(handle)
+                case .success(nil):
+                    archive_read_data_skip(handle)
+                case .success(let plan?):
+                    report.entries += 1
+                    try write(plan, entry: entry, from: handle, reader: reader, to: writer, report: &report)
+                }
             }
-            report.entries += 1
-            if archive_write_header(writer, entry) < ARCHIVE_WARN {
-                rejected.append("\(raw): \(Self.string(archive_error_string(writer)) ?? "cannot create")")
-                archive_read_data_skip(handle)
-                continue
-            }
-            if archive_entry_filetype(entry) == S_IFREG { report.files += 1 }
-            try copyData(from: handle, to: writer, entry: raw, reader: reader, report: &report)
-            if archive_write_finish_entry(writer) < ARCHIVE_WARN {
-                rejected.append("\(raw): \(Self.string(archive_error_string(writer)) ?? "cannot finish")")
-            }
+        } catch {
+            writer.abandon()
+            throw error
         }
-        if archive_write_close(writer) < ARCHIVE_WARN {
-            throw OsmoError(.io, "\(name): cannot finish extraction: \(Self.string(archive_error_string(writer)) ?? "unknown error")")
-        }
+        rejected += try writer.finish()
         if !rejected.isEmpty {
             let shown = rejected.prefix(20).joined(separator: "; ")
             let more = rejected.count > 20 ? " and \(rejected.count - 20) more" : ""
@@ -117,33 +101,87 @@ public struct ArchiveExtractor {
         return report
     }
 
-    /// Checks the entry and rewrites its names under `destination`. `.success(nil)` = skip
-    /// silently (the archive's own root `./`).
-    private func prepare(_ entry: OpaquePointer, name: String) -> Result<String?, EntryGuard.Refusal> {
+    /// Two writers beside the decoding thread: file creation is kernel time that overlaps well.
+    static let writerThreads = 2
+    /// Files up to this size are handed to the pool whole; larger ones stream on the decoder.
+    static let wholeFileLimit: Int64 = 4 << 20
+
+    enum Plan {
+        case directory(String)
+        case file(String)
+        case symlink(String, target: String)
+        case hardlink(String, target: String)
+    }
+
+    /// Checks the entry's names (before anything touches the disk). `.success(nil)` = skip
+    /// silently (the archive's own root `./`, FIFOs and sockets).
+    private func prepare(_ entry: OpaquePointer, name: String, writer: DiskWriter) -> Result<Plan?, EntryGuard.Refusal> {
         let path: String
         switch EntryGuard.relativePath(name) {
         case .failure(let refusal): return .failure(refusal)
         case .success(let relative): path = relative
         }
         if path.isEmpty { return .success(nil) }
+        if writer.crossesSymlink(path) { return .failure(.throughSymlink) }
         let type = archive_entry_filetype(entry)
         if type == S_IFCHR || type == S_IFBLK { return .failure(.device) }
         if let target = Self.string(archive_entry_hardlink_utf8(entry)) ?? Self.string(archive_entry_hardlink(entry)) {
             guard case .success(let relative) = EntryGuard.relativePath(target), !relative.isEmpty else {
                 return .failure(.hardlinkEscapes(target))
             }
-            archive_entry_set_hardlink_utf8(entry, Path.join(destination, relative))
+            return .success(.hardlink(path, target: relative))
         }
-        if type == S_IFLNK {
+        switch type {
+        case S_IFDIR: return .success(.directory(path))
+        case S_IFREG: return .success(.file(path))
+        case S_IFLNK:
             let target = Self.string(archive_entry_symlink_utf8(entry)) ?? Self.string(archive_entry_symlink(entry)) ?? ""
             guard EntryGuard.symlinkStaysInside(path: path, target: target) else { return .failure(.symlinkEscapes(target)) }
+            return .success(.symlink(path, target: target))
+        default:
+            return .success(nil)
         }
-        archive_entry_set_perm(entry, archive_entry_perm(entry) & ~mode_t(0o6000))
-        archive_entry_set_pathname_utf8(entry, Path.join(destination, path))
-        return .success(path)
     }
 
-    private func copyData(from handle: OpaquePointer, to writer: OpaquePointer, entry: String, reader: PipeReader?, report: inout Report) throws {
+    private func write(_ plan: Plan, entry: OpaquePointer, from handle: OpaquePointer, reader: PipeReader?,
+                       to writer: DiskWriter, report: inout Report) throws {
+        let mode = archive_entry_perm(entry) & ~mode_t(0o6000)
+        let mtime: timespec? = archive_entry_mtime_is_set(entry) != 0
+            ? timespec(tv_sec: archive_entry_mtime(entry), tv_nsec: archive_entry_mtime_nsec(entry)) : nil
+        switch plan {
+        case .directory(let path):
+            try writer.directory(path, mode: mode, mtime: mtime)
+        case .symlink(let path, let target):
+            writer.symlink(path, target: target)
+        case .hardlink(let path, let target):
+            writer.hardlink(path, to: target)
+        case .file(let path):
+            report.files += 1
+            let size = archive_entry_size(entry)
+            if size <= ArchiveExtractor.wholeFileLimit && archive_entry_sparse_count(entry) == 0 {
+                var data = [UInt8]()
+                data.reserveCapacity(Int(max(size, 0)))
+                try readBlocks(handle, reader: reader) { bytes, offset in
+                    if Int(offset) > data.count { data += [UInt8](repeating: 0, count: Int(offset) - data.count) }
+                    data += bytes
+                }
+                report.bytes += Int64(data.count)
+                try writer.file(DiskWriter.FileJob(path: Path.join(destination, path), mode: mode, mtime: mtime, data: data))
+            } else {
+                var written: Int64 = 0
+                try writer.stream(path, mode: mode, mtime: mtime, size: size) { write in
+                    try readBlocks(handle, reader: reader) { bytes, offset in
+                        try write(bytes, offset)
+                        written += Int64(bytes.count)
+                    }
+                }
+                report.bytes += written
+            }
+        }
+    }
+
+    /// Every data block of the current entry, with its offset (holes of sparse files skipped).
+    private func readBlocks(_ handle: OpaquePointer, reader: PipeReader?, _ body: (UnsafeRawBufferPointer, Int64) throws -> Void) throws {
         var buffer: UnsafeRawPointer?
         var size = 0
         var offset: la_int64_t = 0
@@ -151,12 +189,7 @@ public struct ArchiveExtractor {
             let rc = archive_read_data_block(handle, &buffer, &size, &offset)
             if rc == ARCHIVE_EOF { return }
             guard rc >= ARCHIVE_WARN else { throw damaged(handle, reader) }
-            if size == 0 { continue }
-            if archive_write_data_block(writer, buffer, size, offset) < ARCHIVE_WARN {
-                let reason = Self.string(archive_error_string(writer)) ?? "write failed"
-                throw OsmoError(.io, "\(name): cannot write \(entry): \(reason)")
-            }
-            report.bytes += Int64(size)
+            if size > 0 { try body(UnsafeRawBufferPointer(start: buffer, count: size), offset) }
         }
     }
 

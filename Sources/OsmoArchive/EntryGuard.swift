@@ -29,7 +29,7 @@ enum EntryGuard {
     }
 
     enum Refusal: Error, CustomStringConvertible {
-        case absolute, parentReference, symlinkEscapes(String), hardlinkEscapes(String), device, writeFailed(String)
+        case absolute, parentReference, symlinkEscapes(String), hardlinkEscapes(String), device, throughSymlink, writeFailed(String)
 
         var description: String {
             switch self {
@@ -38,6 +38,7 @@ enum EntryGuard {
             case .symlinkEscapes(let target): "symlink points outside the destination (\(target))"
             case .hardlinkEscapes(let target): "hardlink points outside the destination (\(target))"
             case .device: "device node"
+            case .throughSymlink: "path goes through a symlink"
             case .writeFailed(let reason): reason
             }
         }
