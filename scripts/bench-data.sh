@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of `osmo data download` against peer tools, all in one run on this
-# machine: curl (large file over HTTP), the aws CLI (small files from S3 = moto), parallel curl
-# (the ceiling of moto and of nginx for small files), curl | bsdtar and curl && bsdtar (archives
+# machine: curl (large file over HTTP), the aws CLI (small files from S3 = moto, and from nginx
+# posing as S3 with a static listing), parallel curl (the ceiling of moto and of nginx for small
+# files), curl | bsdtar and curl && bsdtar (archives
 # streamed over HTTP, unthrottled and at 50 MB/s per connection), bsdtar and GNU tar (local
 # extraction). Prints Markdown tables (median of RUNS runs, ratios, goals) to stdout and writes
 # them to ./bench-data-results.md; progress goes to stderr.
@@ -15,12 +16,12 @@
 # Every timed run writes into a new, never-used directory (on this machine, writing into the path
 # of a tree deleted moments before is 5-10x slower for minutes); outputs are only deleted at exit.
 # The page cache is warm for every tool alike (sources are read just before; nothing is dropped);
-# `sync` runs before each timed command. osmo fdatasyncs each file it downloads (not the files it
-# extracts), the peers do not: the "+sync" column adds a `sync -f` of the output after each run.
+# `sync` runs before each timed command. The peers never flush what they write: the "+ sync" column
+# adds a `sync -f` of the output after each run, to compare a tool that flushes with one that doesn't.
 set -euo pipefail
 export LC_ALL=C
 
-usage() { sed -n '9,13s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '10,14s/^# \{0,1\}//p' "$0"; }
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 results="$PWD/bench-data-results.md"
@@ -80,7 +81,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   printf '  - %s\n' "${missing[@]}" >&2
   exit 1
 fi
-"$osmo" data download --help >/dev/null 2>&1 || die "$osmo data download --help failed: is it an osmo binary?"
+osmo_check=$("$osmo" data download --help 2>&1) ||
+  die "'$osmo data download --help' failed (the binary must be named osmo: it dispatches on its name): $(printf '%s' "$osmo_check" | head -3)"
 TIME_BIN=""
 if [ -x /usr/bin/time ]; then TIME_BIN=/usr/bin/time; else log "/usr/bin/time not found: peak RSS is not measured (apt-get install time)"; fi
 
@@ -160,7 +162,6 @@ EOF
 chmod -R a+rX "$DATA/small"
 SMALL_COUNT=$(wc -l < "$WORK/small.list")
 SMALL_BYTES=$(find "$DATA/small" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
-# Spot-checked files (content compared) in every verified output tree.
 # A static ListObjectsV2 answer for the nginx "S3-like front" (bucket `bench`, every key under
 # small/, one page, real MD5 ETags so osmo verifies content as it does against S3/moto).
 mkdir -p "$WORK/s3front"
@@ -181,6 +182,7 @@ with open(out, "w") as f:
     f.write("\n".join(parts))
 EOF2
 chmod -R a+rX "$WORK/s3front"
+# Spot-checked files (content compared) in every verified output tree.
 mapfile -t SAMPLE < <(awk -v step=$(( SMALL_COUNT / 16 + 1 )) 'NR % step == 1' "$WORK/small.list")
 log "tree: $SMALL_COUNT files, $SMALL_BYTES bytes"
 
@@ -461,8 +463,8 @@ table() {
   done
 }
 
-# goal TEXT OK-EXPR-VALUE: prints a goal line (PASS/FAIL/n/a).
-goal_line() {   # text value cmp threshold
+# goal_line TEXT VALUE OP THRESHOLD: one line of the Goals list (PASS/FAIL/n/a).
+goal_line() {
   local text=$1 value=$2 op=$3 thr=$4 verdict
   if [ "$value" = "n/a" ]; then verdict="n/a"
   elif awk -v v="$value" -v t="$thr" -v op="$op" 'BEGIN {exit !(op == ">=" ? v >= t : v <= t)}'; then verdict="PASS"
@@ -489,9 +491,10 @@ report() {
   echo "Peers: $(curl --version | head -1 | cut -d' ' -f1-2), $(bsdtar --version | cut -d' ' -f1-2), $(tar --version | head -1), $(aws --version 2>&1 | cut -d' ' -f1)."
   echo
   echo "MB/s = 10^6 bytes of payload (file, tree or archive) per median second. \"+ sync\" = the command"
-  echo "plus a \`sync -f\` of its output (osmo fdatasyncs every file it downloads, not what it extracts; the"
-  echo "peers do not sync). Peak RSS = largest single process of the command (\`/usr/bin/time -f %M\`), max over runs."
-  echo "\"time ÷ X\" > 1 means slower than X. Page cache warm for every tool alike; \`sync\` before each run;"
+  echo "plus a \`sync -f\` of its output (the peers never flush; compare with this column if osmo does)."
+  echo "Peak RSS = largest single process of the command (\`/usr/bin/time -f %M\`), max over runs."
+  echo "\"time ÷ osmo\" = the row's time over that of the osmo row of its group: > 1 means slower than osmo."
+  echo "Page cache warm for every tool alike (nothing is dropped); \`sync\` before each run;"
   echo "every run writes into a new directory."
   echo
   echo "## 1. Large file over HTTP (nginx, $(mib "$BIG_BYTES") MiB)"
@@ -500,7 +503,7 @@ report() {
   echo
   echo "## 2. Small files from S3 (moto, $SMALL_COUNT files)"
   echo
-  echo "moto is a Python server: the parallel-curl row is its ceiling on this machine."
+  echo "moto is a Python server and the bottleneck here: the parallel-curl row shows roughly what it can serve."
   echo
   table 2
   echo
@@ -528,7 +531,7 @@ report() {
   echo "## Goals"
   echo
   goal_line "1. osmo throughput ÷ curl throughput (large file)" "$(quot c1_curl c1_osmo)" ">=" 0.95
-  goal_line "1. same, both followed by sync -f (curl does not fdatasync, osmo does)" "$(quot_sync c1_curl c1_osmo)" ">=" 0.95
+  goal_line "1. same, each followed by sync -f of its output" "$(quot_sync c1_curl c1_osmo)" ">=" 0.95
   goal_line "2. osmo speed-up over aws s3 cp --recursive (moto)" "$(quot c2_awscp c2_osmo)" ">=" 4
   goal_line "2. osmo speed-up over aws s3 sync (moto)" "$(quot c2_awssync c2_osmo)" ">=" 4
   if ok c2_ceiling; then
@@ -536,11 +539,11 @@ report() {
   fi
   goal_line "3. osmo speed-up over aws s3 cp --recursive (nginx S3-like front)" "$(quot c3_awscp c3_osmo)" ">=" 4
   goal_line "3. osmo speed-up over aws s3 sync (nginx S3-like front)" "$(quot c3_awssync c3_osmo)" ">=" 4
-  local f k base ext v
+  local f k base v
   for f in tar.gz tar.zst; do
     k=${f//./_}
     # max(download alone over the throttled port, osmo's own local extraction of the same archive)
-    base=n/a; ext=""
+    base=n/a
     if ok "c4_dl_slow_$k" && ok "c5_osmo_$k"; then
       base=$(awk -v a="${R_MED[c4_dl_slow_$k]}" -v b="${R_MED[c5_osmo_$k]}" 'BEGIN {print (a > b ? a : b)}')
     fi
