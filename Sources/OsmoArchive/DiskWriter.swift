@@ -26,7 +26,9 @@ final class DiskWriter: @unchecked Sendable {
         var failure: OsmoError?
     }
 
-    static let queueLimit = 64 << 20
+    /// Bytes of whole files waiting for a writer; small, since the writers keep up (the bound
+    /// only caps memory when the disk is the slow side).
+    static let queueLimit = 16 << 20
     private let queue = ConditionLock(Queue())
     private var directories: [(path: String, mode: mode_t, mtime: timespec?)] = []
     private var symlinks: [(path: String, target: String)] = []

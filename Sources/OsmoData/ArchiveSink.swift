@@ -56,6 +56,8 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
         self.requestedOffset = requestedOffset
         switch mode {
         case .sniffing:
+            // An attempt that broke off within the first bytes: this one sends them again.
+            mode = .sniffing([])
             return .accept
         case .file(let sink), .spool(let sink):
             return sink.begin(head, requestedOffset: requestedOffset)
@@ -110,7 +112,7 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
                 mode = format == .zip ? .spool(sink) : .file(sink)
             case .tar:
                 streamETag = head.etag
-                let pipe = BytePipe(capacity: 8 << 20)
+                let pipe = BytePipe(capacity: 4 << 20)
                 pipe.onDrain = { [engine, unowned self] in engine.resume(self) }
                 try FileSystem.makeDirectory(stagingPath, mode: 0o755)
                 mode = .stream(pipe)

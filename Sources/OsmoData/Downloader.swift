@@ -93,7 +93,9 @@ public final class Downloader: Sendable {
             }
             do {
                 let sink = try ArchiveSink(job: job, engine: engine)
-                engine.submit(store.get(object.key, sink: sink)) { result in
+                var request = store.get(object.key, sink: sink)
+                request.largeBody = (object.size ?? Int64.max) > 4 << 20
+                engine.submit(request) { result in
                     if case .failure(let error) = result { job.fail(error) }
                 }
             } catch {

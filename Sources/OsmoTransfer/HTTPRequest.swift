@@ -12,6 +12,9 @@ public struct HTTPRequest: Sendable {
     public var sink: (any ResponseSink)?
     /// Label for messages, e.g. the object's URL without credentials.
     public var label: String
+    /// A big body is expected: use a large receive buffer (fewer, larger writes). Small objects
+    /// keep curl's default, so hundreds of concurrent transfers stay a few MB.
+    public var largeBody = false
 
     public init(
         url: String, method: String = "GET", headers: [String] = [], body: [UInt8]? = nil,

@@ -63,7 +63,7 @@ final class Transfer: @unchecked Sendable {
         osmo_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
         osmo_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, configuration.stallSeconds)
         osmo_curl_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
-        osmo_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, 512 * 1024)
+        if request.largeBody { osmo_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, 512 * 1024) }
         osmo_curl_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
         osmo_curl_setopt_ptr(easy, CURLOPT_USERAGENT, "osmo/0.1")
         osmo_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer)

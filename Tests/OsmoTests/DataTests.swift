@@ -177,6 +177,24 @@ struct DataTests {
         #expect(holds(scratch.at("kept/data.\(kind)"), read(archive)))
     }
 
+    /// A connection lost while the archive streams: within the first bytes (still deciding what
+    /// it is) and in the middle of extraction (the rest is asked for with a Range request).
+    @Test(arguments: [100, 400_000])
+    func archiveStreamSurvivesADroppedConnection(_ dropAfter: Int) throws {
+        let scratch = Scratch()
+        try FileSystem.makeDirectory(scratch.at("tree"), mode: 0o755)
+        for i in 0..<20 { try FileSystem.writeAtomically(testBytes(50_000, seed: UInt64(i + 1)), to: scratch.at("tree/f\(i).bin")) }
+        let server = try HTTPTestServer()
+        try Shell.sh("tar czf \(server.root)/set.tar.gz -C \(scratch.at("tree")) .")
+        try server.faults("set.tar.gz", "[{\"drop_after\": \(dropAfter)}]")
+        let result = try osmo(["download", server.url("set.tar.gz"), scratch.at("out")])
+        #expect(result.status == 0, "\(result.stderr)")
+        for i in 0..<20 { #expect(holds(scratch.at("out/f\(i).bin"), testBytes(50_000, seed: UInt64(i + 1))), "f\(i)") }
+        let log = server.accesses(path: "set.tar.gz", expecting: 2)
+        #expect(log.count == 2)
+        if dropAfter > 512 { #expect(log.last?.range == "bytes=\(dropAfter)-") }
+    }
+
     @Test func hostileArchivesAreRefusedAndWriteNothingOutside() throws {
         let scratch = Scratch()
         let server = try HTTPTestServer()
