@@ -159,7 +159,6 @@ struct DataTests {
         }
         let out = scratch.at("out")
         let result = try osmo(["download", server.url("data.\(kind)"), out])
-        if result.status != 0 { print("STDERR:", result.stderr) }
         #expect(result.status == 0, "\(result.stderr)")
         #expect(holds(Path.join(out, "données/é.txt"), Array("utf8\n".utf8)))
         #expect(holds(Path.join(out, "blob.bin"), testBytes(300_000)))
