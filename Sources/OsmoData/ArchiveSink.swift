@@ -28,7 +28,6 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
     private var head = HTTPResponse(status: 200, headers: [:])
     private var requestedOffset: Int64 = 0
 
-    var stagingPath: String { Path.join(job.directory, ".osmo-extract-\(job.name)") }
     var spoolPath: String { Path.join(job.directory, ".osmo-spool-\(job.name)") }
 
     init(job: DownloadJob, engine: TransferEngine) throws {
@@ -37,7 +36,7 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
         mode = .sniffing([])
         // An earlier run's leftovers: a crashed extraction is redone; a half-downloaded plain
         // file is resumed as a plain file.
-        try FileSystem.removeTree(stagingPath)
+        try FileSystem.removeTree(StagedExtraction.stagingPath(in: job.directory, for: job.name))
         if FileSystem.exists(job.finalPath + ".osmo-part.state") {
             mode = .file(try job.fileSink(at: job.finalPath))
         }
@@ -114,7 +113,6 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
                 streamETag = head.etag
                 let pipe = BytePipe(capacity: 4 << 20)
                 pipe.onDrain = { [engine, unowned self] in engine.resume(self) }
-                try FileSystem.makeDirectory(stagingPath, mode: 0o755)
                 mode = .stream(pipe)
                 startExtractor(pipe)
             }
@@ -141,7 +139,7 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
             let bytes = sink.offset
             ThreadStarter.detach { [self] in
                 defer { FileSystem.remove(spoolPath) }
-                extractInPlace(bytes: bytes) { try ArchiveExtractor(destination: stagingPath, name: job.url).extract(file: spoolPath) }
+                extractInPlace(bytes: bytes) { try ArchiveExtractor(destination: $0, name: job.url).extract(file: spoolPath) }
             }
         case .stream(let pipe):
             pipe.finish()
@@ -158,24 +156,17 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
 
     private func startExtractor(_ pipe: BytePipe) {
         ThreadStarter.detach { [self] in
-            extractInPlace(bytes: nil) { try ArchiveExtractor(destination: stagingPath, name: job.url).extract(from: pipe) }
+            extractInPlace(bytes: nil) { try ArchiveExtractor(destination: $0, name: job.url).extract(from: pipe) }
         }
     }
 
-    /// Runs an extraction into the staging directory and, if it succeeds, moves its top-level
-    /// entries into the destination; reports the job's outcome either way.
-    private func extractInPlace(bytes: Int64?, _ extract: () throws -> ArchiveExtractor.Report) {
+    /// Runs an extraction through `StagedExtraction` and reports the job's outcome either way.
+    private func extractInPlace(bytes: Int64?, _ extract: (_ staging: String) throws -> ArchiveExtractor.Report) {
         do {
-            try FileSystem.makeDirectory(stagingPath, mode: 0o755)
-            let report = try extract()
-            for name in try FileSystem.contents(of: stagingPath) {
-                try FileSystem.moveReplacing(Path.join(stagingPath, name), to: Path.join(job.directory, name))
-            }
-            try FileSystem.removeTree(stagingPath)
+            let report = try StagedExtraction.run(into: job.directory, name: job.name, extract)
             job.progress?.add(files: report.files)
-            job.succeed(bytes: bytes ?? pushed, files: report.files, extracted: true)
+            job.succeed(bytes: bytes ?? pushed, files: report.files)
         } catch {
-            try? FileSystem.removeTree(stagingPath)
             job.fail(error as? OsmoError ?? OsmoError(.io, "\(job.url): \(error)"))
         }
     }

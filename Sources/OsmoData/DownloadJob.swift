@@ -35,7 +35,7 @@ final class DownloadJob: Sendable {
         try FileSink(url: url, finalPath: path, expectedSize: expectedSize, expectedETag: expectedETag, resume: resume, progress: progress)
     }
 
-    func succeed(bytes: Int64, files: Int, extracted: Bool = false) {
+    func succeed(bytes: Int64, files: Int) {
         take()?(.success((bytes, files)))
     }
 

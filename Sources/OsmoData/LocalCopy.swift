@@ -19,22 +19,12 @@ struct LocalCopy {
             let from = isDirectory ? Path.join(source, entry.relativePath) : source
             let to = Path.join(directory, entry.relativePath)
             if options.extract, !entry.isSymlink, let format = try? Self.sniff(from), format != .none {
-                let staging = Path.join(Path.parent(to), ".osmo-extract-\(Path.basename(to))")
-                try FileSystem.removeTree(staging)
-                try FileSystem.makeDirectory(staging, mode: 0o755)
-                do {
-                    let report = try ArchiveExtractor(destination: staging, name: from).extract(file: from)
-                    for name in try FileSystem.contents(of: staging) {
-                        try FileSystem.moveReplacing(Path.join(staging, name), to: Path.join(Path.parent(to), name))
-                    }
-                    try FileSystem.removeTree(staging)
-                    record.files += report.files
-                    record.bytes += entry.size
-                    progress.add(bytes: entry.size, files: report.files)
-                } catch {
-                    try? FileSystem.removeTree(staging)
-                    throw error
+                let report = try StagedExtraction.run(into: Path.parent(to), name: Path.basename(to)) { staging in
+                    try ArchiveExtractor(destination: staging, name: from).extract(file: from)
                 }
+                record.files += report.files
+                record.bytes += entry.size
+                progress.add(bytes: entry.size, files: report.files)
                 continue
             }
             try FileSystem.makeDirectory(Path.parent(to), mode: 0o755)
