@@ -88,18 +88,8 @@ final class DiskWriter: @unchecked Sendable {
         let path = Path.join(root, relative)
         let fd = try Self.create(path)
         defer { Glibc.close(fd) }
-        try blocks { bytes, offset in
-            var done = 0
-            while done < bytes.count {
-                let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw Self.writeError(path, errno)
-                }
-                done += n
-            }
-        }
-        if ftruncate(fd, off_t(size)) != 0 { throw Self.writeError(path, errno) }
+        try blocks { bytes, offset in try FileSystem.writeAll(fd, bytes, at: offset, path: path) }
+        if ftruncate(fd, off_t(size)) != 0 { throw FileSystem.writeFailure(path, errno: errno) }
         Self.finish(fd, mode: mode, mtime: mtime)
     }
 
@@ -163,7 +153,7 @@ final class DiskWriter: @unchecked Sendable {
             do {
                 let fd = try Self.create(job.path)
                 defer { Glibc.close(fd) }
-                try job.data.withUnsafeBytes { try FileSystem.writeAll(fd, $0, what: "cannot write \(job.path)") }
+                try job.data.withUnsafeBytes { try FileSystem.writeAll(fd, $0, at: 0, path: job.path) }
                 Self.finish(fd, mode: job.mode, mtime: job.mtime)
             } catch {
                 let failure = error as? OsmoError ?? OsmoError(.io, "\(error)")
@@ -183,9 +173,9 @@ final class DiskWriter: @unchecked Sendable {
                 try makeDirectories(Path.parent(path))
                 continue
             }
-            throw writeError(path, err)
+            throw FileSystem.writeFailure(path, errno: err)
         }
-        throw writeError(path, ENOENT)
+        throw FileSystem.writeFailure(path, errno: ENOENT)
     }
 
     static func finish(_ fd: Int32, mode: mode_t, mtime: timespec?) {
@@ -204,13 +194,8 @@ final class DiskWriter: @unchecked Sendable {
             if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { return }
             throw OsmoError(.io, "cannot create directory \(path): a file of that name exists")
         }
-        guard err == ENOENT else { throw writeError(path, err) }
+        guard err == ENOENT else { throw FileSystem.writeFailure(path, errno: err) }
         try makeDirectories(Path.parent(path))
-        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw writeError(path, errno) }
-    }
-
-    static func writeError(_ path: String, _ err: Int32) -> OsmoError {
-        let reason = err == ENOSPC ? "no space left on device" : err == EFBIG ? "file too large for this file system or limit" : SystemCall.describe(errno: err)
-        return OsmoError(.io, "cannot write \(path): \(reason)", cause: Errno(err))
+        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw FileSystem.writeFailure(path, errno: errno) }
     }
 }

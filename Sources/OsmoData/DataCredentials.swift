@@ -43,7 +43,7 @@ public struct DataCredentials: Sendable {
     public static func load(configFiles paths: [String], environment: [String: String] = processEnvironment()) throws -> DataCredentials {
         var profiles: [(String, DataCredential)] = []
         for path in paths where FileSystem.exists(path) {
-            let text = String(decoding: try FileSystem.readFile(path), as: UTF8.self)
+            let text = try FileSystem.readText(path)
             let root: MiniYAML.Node
             do { root = try MiniYAML.parse(text) } catch let error as OsmoError {
                 throw OsmoError(.invalidInput, "\(path): \(error.message)")

@@ -39,7 +39,9 @@ final class FileSink: ResponseSink, @unchecked Sendable {
         self.statePath = finalPath + ".osmo-part.state"
         self.expectedSize = expectedSize
         self.progress = progress
-        try FileSystem.makeDirectory(Path.parent(finalPath), mode: 0o755)
+        // A tree of small files shares few directories: check before creating (mkdir + chmod).
+        let parent = Path.parent(finalPath)
+        if !FileSystem.isDirectory(parent) { try FileSystem.makeDirectory(parent, mode: 0o755) }
         if resume, let saved = FileSink.readState(statePath), saved.url == url, let st = FileSystem.status(partPath),
            expectedETag == nil || saved.etag == nil || saved.etag == expectedETag {
             state = saved
@@ -116,16 +118,10 @@ final class FileSink: ResponseSink, @unchecked Sendable {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) -> SinkWrite {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                let err = errno
-                let reason = err == ENOSPC ? "no space left on device" : err == EFBIG ? "file too large for this file system or limit" : SystemCall.describe(errno: err)
-                return .fail(OsmoError(.io, "cannot write \(partPath): \(reason)", cause: Errno(err)))
-            }
-            done += n
+        do { try FileSystem.writeAll(fd, bytes, at: offset, path: partPath) } catch let error as OsmoError {
+            return .fail(error)
+        } catch {
+            return .fail(OsmoError(.io, "cannot write \(partPath): \(error)"))
         }
         verifier?.update(bytes)
         offset += Int64(bytes.count)

@@ -53,7 +53,7 @@ public final class PodRunner {
         close(initLog)
         let initStatus = try waitBlocking(initChild)
         guard initStatus == 0 else {
-            let text = (try? FileSystem.readFile(Path.join(podDirectory, "init.log"))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            let text = (try? FileSystem.readText(Path.join(podDirectory, "init.log"))) ?? ""
             throw OsmoError(.io, "osmo-init failed (exit \(initStatus)): \(text.trimmingSpaces())")
         }
 

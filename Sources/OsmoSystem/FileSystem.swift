@@ -75,6 +75,11 @@ public enum FileSystem {
         }
     }
 
+    /// Reads a whole (small) file as UTF-8 text.
+    public static func readText(_ path: String) throws -> String {
+        String(decoding: try readFile(path), as: UTF8.self)
+    }
+
     /// Writes a string's UTF-8 to `fd` (stderr messages, test input).
     public static func writeAll(_ fd: Int32, _ text: String, what: @autoclosure () -> String) throws {
         var text = text
@@ -88,6 +93,26 @@ public enum FileSystem {
             let n = try SystemCall.retrying(what()) { write(fd, bytes.baseAddress! + done, bytes.count - done) }
             done += n
         }
+    }
+
+    /// Writes all of `bytes` at `offset` (`pwrite`), retrying short writes and `EINTR`. A full disk
+    /// and a file-size limit are named as such: they are the failures a user can act on.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw writeFailure(path, errno: errno)
+            }
+            done += n
+        }
+    }
+
+    public static func writeFailure(_ path: String, errno err: Int32) -> OsmoError {
+        let reason = err == ENOSPC ? "no space left on device"
+            : err == EFBIG ? "file too large for this file system or limit" : SystemCall.describe(errno: err)
+        return OsmoError(.io, "cannot write \(path): \(reason)", cause: Errno(err))
     }
 
     /// Writes `bytes` to `path` through a temporary file, fsync and rename: readers see the old

@@ -39,9 +39,9 @@ import Testing
         try scratch.write("termination-log", "a much longer previous message that must disappear")
         let log = TerminationLog(path: path)
         #expect(log.write(.downloadFailed))
-        #expect(String(decoding: try FileSystem.readFile(path), as: UTF8.self) == #"{"code":10}"#)
+        #expect(try FileSystem.readText(path) == #"{"code":10}"#)
         #expect(log.write(.websocketTimeout))
-        #expect(String(decoding: try FileSystem.readFile(path), as: UTF8.self) == #"{"code":21}"#)
+        #expect(try FileSystem.readText(path) == #"{"code":21}"#)
     }
 
     @Test func unwritablePathReportsFailureWithoutThrowing() {
@@ -68,7 +68,7 @@ import Testing
                 throw Crash()
             }
         }
-        #expect(String(decoding: try FileSystem.readFile(scratch.at("bin/osmo")), as: UTF8.self) == "old binary")
+        #expect(try FileSystem.readText(scratch.at("bin/osmo")) == "old binary")
         #expect(try FileSystem.contents(of: scratch.at("bin")) == ["osmo"])
     }
 

@@ -92,6 +92,6 @@ struct WrapperProcess {
         return (ctrl, wrapper)
     }
 
-    var stdout: String { (try? FileSystem.readFile(scratch.at("wrapper.out"))).map { String(decoding: $0, as: UTF8.self) } ?? "" }
-    var stderr: String { (try? FileSystem.readFile(scratch.at("wrapper.err"))).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+    var stdout: String { text(of: scratch.at("wrapper.out")) }
+    var stderr: String { text(of: scratch.at("wrapper.err")) }
 }

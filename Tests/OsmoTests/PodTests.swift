@@ -22,7 +22,7 @@ struct PodTests {
     }
 
     func records(_ scratch: Scratch) throws -> [Record] {
-        let text = String(decoding: try FileSystem.readFile(scratch.at("pod/task-log.jsonl")), as: UTF8.self)
+        let text = try FileSystem.readText(scratch.at("pod/task-log.jsonl"))
         return try text.split(separator: "\n").map { try JSONDecoder().decode(Record.self, from: Data($0.utf8)) }
     }
 
@@ -32,7 +32,7 @@ struct PodTests {
         let result = try pod(scratch, ["--input", "file://\(example)", "--output", scratch.at("out")],
                              ["/bin/sh", "-c", "cat {{input:0}}/sensors/*.csv | wc -l > {{output}}/lines.txt"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(String(decoding: try FileSystem.readFile(scratch.at("out/lines.txt")), as: UTF8.self).trimmingSpaces() == "1202")
+        #expect(try FileSystem.readText(scratch.at("out/lines.txt")).trimmingSpaces() == "1202")
         for line in ["Downloaded sensors.tar.gz to {{input:0}}", "└── sensors/", "All Inputs Gathered", "Uploaded out", "All Outputs Uploaded"] {
             #expect(result.stdout.contains(line), "\(line)")
         }
@@ -75,7 +75,7 @@ struct PodTests {
         let result = try pod(scratch, ["--input", scratch.at("missing.tar")], ["/bin/echo", "never"])
         #expect(result.status == 10, "\(result.stdout) \(result.stderr)")
         #expect(!result.stdout.contains("never"))
-        #expect(String(decoding: try FileSystem.readFile(scratch.at("pod/ctrl.termination-log")), as: UTF8.self) == "{\"code\":10}")
+        #expect(try FileSystem.readText(scratch.at("pod/ctrl.termination-log")) == "{\"code\":10}")
     }
 
     @Test func sigtermStopsTheCommandAndStillUploads() throws {
@@ -87,14 +87,14 @@ struct PodTests {
             environment: ChildProcess.currentEnvironment, stdout: -1, stderr: -1)
         let deadline = Clock.now + 20
         while Clock.now < deadline {
-            let log = (try? FileSystem.readFile(scratch.at("pod/task-log.jsonl"))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            let log = text(of: scratch.at("pod/task-log.jsonl"))
             if log.contains("\"Text\":\"started\"") { break }
             usleep(20_000)
         }
         child.signal(SIGTERM)
         let status = try child.wait().exitStatus
         #expect(status == 143)
-        #expect(String(decoding: (try? FileSystem.readFile(scratch.at("out/term.txt"))) ?? [], as: UTF8.self) == "got-term\n")
+        #expect(text(of: scratch.at("out/term.txt")) == "got-term\n")
         let log = try records(scratch)
         #expect(log.contains { $0.Text == "All Outputs Uploaded" })
     }
@@ -127,7 +127,7 @@ struct PodTests {
         }
         let pod = try JSONDecoder().decode(Pod.self, from: Data(json.stdout.utf8))
         func recorded(_ name: String) throws -> [String] {
-            String(decoding: try FileSystem.readFile(scratch.at("pod/argv/\(name)")), as: UTF8.self).split(separator: "\n").map(String.init)
+            try FileSystem.readText(scratch.at("pod/argv/\(name)")).split(separator: "\n").map(String.init)
         }
         #expect(pod.spec.initContainers[0].args == (try recorded("init")))
         let ctrl = pod.spec.containers.first { $0.name == "osmo-ctrl" }!
@@ -166,8 +166,8 @@ struct CtrlTests {
         }
 
         var socketPath: String { scratch.at("data/socket/data.sock") }
-        var output: String { String(decoding: (try? FileSystem.readFile(scratch.at("ctrl.out"))) ?? [], as: UTF8.self) }
-        var termination: String { String(decoding: (try? FileSystem.readFile(scratch.at("termination-log"))) ?? [], as: UTF8.self) }
+        var output: String { text(of: scratch.at("ctrl.out")) }
+        var termination: String { text(of: scratch.at("termination-log")) }
 
         func connect() throws -> UnixSocket {
             let deadline = Clock.now + 10

@@ -107,6 +107,11 @@ enum Shell {
     static var isRoot: Bool { geteuid() == 0 }
 }
 
+/// A file's text, or "" when it cannot be read (yet): for polling and for messages.
+func text(of path: String) -> String {
+    (try? FileSystem.readText(path)) ?? ""
+}
+
 extension String {
     var lines: [Substring] { split(separator: "\n", omittingEmptySubsequences: false) }
 }

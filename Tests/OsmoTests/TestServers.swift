@@ -22,7 +22,7 @@ enum ServerScripts {
         while !FileSystem.exists(ready) {
             var status: Int32 = 0
             if waitpid(child.pid, &status, WNOHANG) == child.pid {
-                let output = (try? FileSystem.readFile(scratch.at("\(script).stderr"))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                let output = text(of: scratch.at("\(script).stderr"))
                 throw OsmoError(.io, "\(script) exited before it was ready: \(output)")
             }
             if Clock.now > deadline {
@@ -32,7 +32,7 @@ enum ServerScripts {
             }
             usleep(20_000)
         }
-        return (child, String(decoding: try FileSystem.readFile(ready), as: UTF8.self).trimmingSpaces())
+        return (child, try FileSystem.readText(ready).trimmingSpaces())
     }
 }
 
@@ -82,8 +82,8 @@ final class HTTPTestServer {
     func accesses(path: String, expecting count: Int = 0) -> [Access] {
         let deadline = Clock.now + 3
         while true {
-            let text = (try? FileSystem.readFile(scratch.at("access.jsonl"))).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            let all = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Access.self, from: Data($0.utf8)) }
+            let log = text(of: scratch.at("access.jsonl"))
+            let all = log.split(separator: "\n").compactMap { try? JSONDecoder().decode(Access.self, from: Data($0.utf8)) }
             let matching = all.filter { $0.path == "/\(path)" }
             if matching.count >= count || Clock.now > deadline { return matching }
             usleep(20_000)
