@@ -30,15 +30,7 @@ enum CtrlCommand {
 
     static func execute(program: String, arguments: [String]) -> Int32 {
         var flags = CtrlFlags.spec(program: program)
-        do {
-            try flags.parse(arguments)
-        } catch .help {
-            OsmoMain.writeError(flags.usage)
-            return 0
-        } catch {
-            OsmoMain.writeError("\(error)\n\(flags.usage)")
-            return ExitCode.usage.rawValue
-        }
+        if let status = flags.parseCommandLine(arguments) { return status }
         let termination = TerminationLog()
         let options: CtrlOptions
         do {

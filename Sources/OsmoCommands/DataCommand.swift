@@ -40,6 +40,16 @@ struct DataCommand: ParsableCommand {
         }
     }
 
+    /// Runs `body` with `progress` drawn on stderr: redrawn in place on a terminal, periodic lines
+    /// otherwise; the last line is out before `body`'s result is printed.
+    static func showingProgress<T>(_ progress: TransferProgress, label: String, _ body: () throws -> T) rethrows -> T {
+        let reporter = ProgressReporter(progress, live: isatty(2) != 0, label: label) {
+            OsmoMain.writeError($0.hasPrefix("\r") ? $0 : $0 + "\n")
+        }
+        defer { reporter.stop() }
+        return try body()
+    }
+
     struct Common: ParsableArguments {
         @Option(help: "A credentials file (the platform's config shape); may be repeated.")
         var config: [String] = []
@@ -64,13 +74,10 @@ struct DataCommand: ParsableCommand {
         func run() throws {
             try DataFailure.wrap(upload: false) {
                 let downloader = Downloader(credentials: try common.credentials())
-                let reporter = ProgressReporter(downloader.progress, live: isatty(2) != 0, label: "download") {
-                    OsmoMain.writeError($0.hasPrefix("\r") ? $0 : $0 + "\n")
+                let record = try DataCommand.showingProgress(downloader.progress, label: "download") {
+                    try downloader.download(url, into: directory, options: DownloadOptions(regex: regex, extract: extract, resume: resume))
                 }
-                defer { reporter.stop() }
-                let record = try downloader.download(url, into: directory, options: DownloadOptions(regex: regex, extract: extract, resume: resume))
-                reporter.stop()
-                print("Downloaded \(record.files) files (\(TransferProgress.size(record.bytes))) from \(url) to \(directory) in \(seconds(record))")
+                print("Downloaded \(record.files) files (\(TransferProgress.size(record.bytes))) from \(url) to \(directory) in \(record.elapsedText)")
             }
         }
     }
@@ -86,13 +93,10 @@ struct DataCommand: ParsableCommand {
         func run() throws {
             try DataFailure.wrap(upload: true) {
                 let uploader = Uploader(credentials: try common.credentials())
-                let reporter = ProgressReporter(uploader.progress, live: isatty(2) != 0, label: "upload") {
-                    OsmoMain.writeError($0.hasPrefix("\r") ? $0 : $0 + "\n")
+                let record = try DataCommand.showingProgress(uploader.progress, label: "upload") {
+                    try uploader.upload(paths, to: url, regex: regex)
                 }
-                defer { reporter.stop() }
-                let record = try uploader.upload(paths, to: url, regex: regex)
-                reporter.stop()
-                print("Uploaded \(record.files) files (\(TransferProgress.size(record.bytes))) to \(url) in \(seconds(record))")
+                print("Uploaded \(record.files) files (\(TransferProgress.size(record.bytes))) to \(url) in \(record.elapsedText)")
             }
         }
     }
@@ -148,9 +152,4 @@ struct DataFailure: Error {
             throw DataFailure(error: error, code: OsmoCore.ExitCode.forTransfer(error.code, upload: upload, cli: true))
         }
     }
-}
-
-private func seconds(_ record: TransferRecord) -> String {
-    let elapsed = record.end - record.start
-    return "\(Double(Int(elapsed * 100)) / 100) s"
 }

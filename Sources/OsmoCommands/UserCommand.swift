@@ -44,15 +44,7 @@ enum UserCommand {
 
     static func execute(program: String, arguments: [String]) -> Int32 {
         var flags = flags(program: program)
-        do {
-            try flags.parse(arguments)
-        } catch .help {
-            OsmoMain.writeError(flags.usage)
-            return 0
-        } catch {
-            OsmoMain.writeError("\(error)\n\(flags.usage)")
-            return ExitCode.usage.rawValue
-        }
+        if let status = flags.parseCommandLine(arguments) { return status }
         let options = options(from: flags)
         guard !options.command.isEmpty else {
             OsmoMain.writeError("\(program): no command to run (give -commands)\n")

@@ -52,7 +52,7 @@ extension Controller {
                     reporter.stop()
                     log("Downloaded \(input.name) to {{input:\(input.folder)}}")
                     for line in Controller.listing(destination, label: "{{input:\(input.folder)}}") { log(line) }
-                    log("Moved \(record.files) files, \(TransferProgress.size(record.bytes)) in \(Controller.elapsed(record))", .download)
+                    log("Moved \(record.summary)", .download)
                     state.withLock { $0.left -= 1 }
                 } catch {
                     reporter.stop()
@@ -105,7 +105,7 @@ extension Controller {
                 let record = try uploader.upload(paths, to: output.url, regex: output.regex.isEmpty ? nil : output.regex)
                 reporter.stop()
                 log("Uploaded \(output.name)")
-                log("Moved \(record.files) files, \(TransferProgress.size(record.bytes)) in \(Controller.elapsed(record))", .upload)
+                log("Moved \(record.summary)", .upload)
             } catch let error as OsmoError {
                 throw Failure(code: ExitCode.forTransfer(error.code, upload: true, cli: false), message: "Upload to \(output.url) failed: \(error)")
             }
@@ -124,10 +124,5 @@ extension Controller {
         }
         if names.count > 20 { lines.append("└── … and \(names.count - 20) more") }
         return lines
-    }
-
-    static func elapsed(_ record: TransferRecord) -> String {
-        let seconds = max(record.end - record.start, 0)
-        return "\(Double(Int(seconds * 100)) / 100) s"
     }
 }

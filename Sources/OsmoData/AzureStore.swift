@@ -52,6 +52,10 @@ public struct AzureStore: ObjectStore {
         HTTPRequest(url: blobURL(key), headers: Self.headers, sink: sink, label: label(key))
     }
 
+    public func delete(_ key: String) -> HTTPRequest {
+        HTTPRequest(url: blobURL(key), method: "DELETE", headers: Self.headers, label: label(key))
+    }
+
     public func put(_ key: String, size: Int64, engine: TransferEngine, read: @escaping @Sendable (Int64, Int) throws -> [UInt8]) throws -> String? {
         let blobHeaders = Self.headers + ["x-ms-blob-type: BlockBlob"]
         if size <= Int64(Self.blockSize) {
@@ -87,6 +91,10 @@ public struct HTTPStore: ObjectStore {
 
     public func get(_ key: String, sink: any ResponseSink) -> HTTPRequest {
         HTTPRequest(url: key, sink: sink)
+    }
+
+    public func delete(_ key: String) -> HTTPRequest {
+        HTTPRequest(url: key, method: "DELETE")
     }
 
     public func put(_ key: String, size: Int64, engine: TransferEngine, read: @escaping @Sendable (Int64, Int) throws -> [UInt8]) throws -> String? {

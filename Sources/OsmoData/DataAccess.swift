@@ -31,11 +31,7 @@ public enum DataAccess {
             case .write:
                 let probe = (url.key.isEmpty || url.key.hasSuffix("/") ? url.key : url.key + "/") + ".osmo-write-check-\(getpid())"
                 _ = try store.put(probe, size: 0, engine: engine) { _, _ in [] }
-                if let s3 = store as? S3Store {
-                    _ = try? engine.perform(s3.request(probe, [], method: "DELETE"))
-                } else if let azure = store as? AzureStore {
-                    _ = try? engine.perform(HTTPRequest(url: azure.blobURL(probe), method: "DELETE", headers: AzureStore.headers))
-                }
+                _ = try? engine.perform(store.delete(probe))
             }
         }
     }

@@ -34,6 +34,16 @@ public struct TransferRecord: Sendable {
         self.url = url
         self.start = start
     }
+
+    /// `3 files, 1.2MiB in 0.25 s`.
+    public var summary: String {
+        "\(files) files, \(TransferProgress.size(bytes)) in \(elapsedText)"
+    }
+
+    /// `end - start` for log lines, to the hundredth: `1.25 s`.
+    public var elapsedText: String {
+        "\(Double(Int(max(end - start, 0) * 100)) / 100) s"
+    }
 }
 
 /// Downloads everything under a data URL into a directory: lists, filters, then hands every
@@ -52,11 +62,10 @@ public final class Downloader: Sendable {
         let url = try DataURL(text)
         let filter = try PathFilter(options.regex)
         try FileSystem.makeDirectory(directory, mode: 0o755)
-        var record = TransferRecord(url: text, start: Wall.seconds)
-        defer { record.end = Wall.seconds }
+        var record = TransferRecord(url: text, start: Clock.epochSeconds)
         if url.scheme == .file {
             try LocalCopy(progress: progress).download(from: url.key, into: directory, filter: filter, options: options, record: &record)
-            record.end = Wall.seconds
+            record.end = Clock.epochSeconds
             return record
         }
         let engine = try TransferEngine.shared()
@@ -105,7 +114,7 @@ public final class Downloader: Sendable {
         let final = outcome.wait { $0.left == 0 ? $0 : nil }!
         record.bytes = final.bytes
         record.files = final.files
-        record.end = Wall.seconds
+        record.end = Clock.epochSeconds
         if !final.errors.isEmpty { throw Downloader.combine(final.errors, total: objects.count, verb: "download") }
         return record
     }
@@ -116,14 +125,6 @@ public final class Downloader: Sendable {
         let shown = errors.prefix(5).map(\.description).joined(separator: "; ")
         let more = errors.count > 5 ? "; …" : ""
         return OsmoError(errors[0].code, "\(errors.count) of \(total) files failed to \(verb): \(shown)\(more)")
-    }
-}
-
-/// Wall-clock seconds, for records.
-enum Wall {
-    static var seconds: Double {
-        let now = Clock.wall
-        return Double(now.seconds) + Double(now.nanoseconds) / 1e9
     }
 }
 

@@ -29,6 +29,8 @@ public protocol ObjectStore: Sendable {
     /// Uploads `size` bytes read by `read(offset, length)` to `key`, in parts where the store
     /// supports them. Returns the stored ETag if the store gives one.
     func put(_ key: String, size: Int64, engine: TransferEngine, read: @escaping @Sendable (Int64, Int) throws -> [UInt8]) throws -> String?
+    /// A DELETE for `key`.
+    func delete(_ key: String) -> HTTPRequest
     /// A label for messages (no credentials).
     func label(_ key: String) -> String
 }

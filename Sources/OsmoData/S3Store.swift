@@ -83,6 +83,10 @@ public struct S3Store: ObjectStore {
         return try MultipartUpload(store: self, key: key, size: size, engine: engine, read: read).run()
     }
 
+    public func delete(_ key: String) -> HTTPRequest {
+        request(key, [], method: "DELETE")
+    }
+
     func request(_ key: String, _ query: [(String, String)], method: String, body: [UInt8]? = nil) -> HTTPRequest {
         HTTPRequest(url: objectURL(key, query), method: method, body: body, signing: signing, label: label(key))
     }

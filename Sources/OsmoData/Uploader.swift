@@ -33,12 +33,12 @@ public final class Uploader: Sendable {
     public func upload(_ paths: [String], to text: String, regex: String? = nil) throws -> TransferRecord {
         let url = try DataURL(text)
         let files = try Uploader.collect(paths, regex: regex)
-        var record = TransferRecord(url: text, start: Wall.seconds)
+        var record = TransferRecord(url: text, start: Clock.epochSeconds)
         progress.expect(bytes: files.reduce(0) { $0 + $1.size }, files: files.count)
         if url.scheme == .file {
             try FileSystem.makeDirectory(url.key, mode: 0o755)
             try LocalCopy(progress: progress).upload(files, to: url.key, record: &record)
-            record.end = Wall.seconds
+            record.end = Clock.epochSeconds
             return record
         }
         let engine = try TransferEngine.shared()
@@ -78,7 +78,7 @@ public final class Uploader: Sendable {
         let final = queue.wait { $0.running == 0 ? $0 : nil }!
         record.bytes = final.bytes
         record.files = final.files
-        record.end = Wall.seconds
+        record.end = Clock.epochSeconds
         if !final.errors.isEmpty { throw Downloader.combine(final.errors, total: files.count, verb: "upload") }
         return record
     }

@@ -8,6 +8,12 @@ public enum Clock {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
+    /// Wall-clock seconds since the epoch, as one number (for records and metrics).
+    public static var epochSeconds: Double {
+        let now = wall
+        return Double(now.seconds) + Double(now.nanoseconds) / 1e9
+    }
+
     /// Wall-clock seconds and nanoseconds since the epoch.
     public static var wall: (seconds: Int, nanoseconds: Int) {
         var ts = timespec()
