@@ -1,4 +1,6 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
+// 6.1 is needed to pass `traits: []` to Hummingbird (its default FullFoundation trait links full
+// Foundation + ICU, ~45 MB).
 import PackageDescription
 
 /// libarchive and the codecs it needs are linked statically (from Debian's `-dev` packages) so the
@@ -21,6 +23,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // WebSockets (ctrl ↔ service and router, the workstation CLI) and the local service.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
         // MARK: C shims
@@ -43,6 +52,19 @@ let package = Package(
         /// Archive engine on libarchive.
         .target(name: "OsmoArchive", dependencies: ["COsmoArchive", "OsmoSystem", "OsmoCore"]),
 
+        /// WebSocket connections (client side on WSClient), byte pumps between them and sockets,
+        /// and the service's wire shapes (token answers, logger frames, actions).
+        .target(name: "OsmoNet", dependencies: [
+            "OsmoTransfer", "OsmoProtocol", "OsmoSystem", "OsmoCore",
+            .product(name: "WSClient", package: "swift-websocket"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         /// Data locations, credentials, stores, resumable downloads with streaming extraction, uploads.
         .target(name: "OsmoData", dependencies: ["OsmoTransfer", "OsmoArchive", "OsmoSystem", "OsmoCore"]),
 
@@ -56,15 +78,30 @@ let package = Package(
         ]),
 
         /// `osmo-ctrl`: the sidecar's main sequence and its log sinks.
-        .target(name: "OsmoCtrl", dependencies: ["OsmoData", "OsmoProtocol", "OsmoSystem", "OsmoCore"]),
+        .target(name: "OsmoCtrl", dependencies: ["OsmoNet", "OsmoData", "OsmoProtocol", "OsmoSystem", "OsmoCore"]),
+
+        /// `osmo service`: a local stand-in for the OSMO service's endpoints ctrl and the CLI use
+        /// (token, logger websocket, barriers, actions, router), on Hummingbird.
+        .target(name: "OsmoService", dependencies: [
+            "OsmoNet", "OsmoSystem", "OsmoCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+        ]),
+
+        /// `osmo exec` / `osmo port-forward`: the workstation side of exec and port-forward.
+        .target(name: "OsmoClient", dependencies: [
+            "OsmoNet", "OsmoTransfer", "OsmoSystem", "OsmoCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
 
         /// `osmo pod run|manifest`: a task pod as local processes, or as a Kubernetes manifest.
-        .target(name: "OsmoPod", dependencies: ["OsmoProtocol", "OsmoSystem", "OsmoCore"]),
+        .target(name: "OsmoPod", dependencies: ["OsmoService", "OsmoProtocol", "OsmoSystem", "OsmoCore"]),
 
         // MARK: Commands and the executable
         /// Command-line front ends of every role and the argv[0] dispatch table.
         .target(name: "OsmoCommands", dependencies: [
-            "OsmoInit", "OsmoWrapper", "OsmoCtrl", "OsmoPod", "OsmoData", "OsmoTransfer", "OsmoArchive", "OsmoSystem", "OsmoCore",
+            "OsmoInit", "OsmoWrapper", "OsmoCtrl", "OsmoPod", "OsmoService", "OsmoClient", "OsmoNet", "OsmoData", "OsmoTransfer", "OsmoArchive", "OsmoSystem", "OsmoCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -73,7 +110,7 @@ let package = Package(
 
         .testTarget(name: "OsmoTests", dependencies: [
             "osmo", "OsmoCommands", "OsmoInit", "OsmoWrapper", "OsmoProtocol", "OsmoSystem", "OsmoCore",
-            "OsmoTransfer", "OsmoArchive", "OsmoData", "OsmoCtrl", "OsmoPod",
+            "OsmoTransfer", "OsmoArchive", "OsmoData", "OsmoCtrl", "OsmoPod", "OsmoNet", "OsmoService", "OsmoClient",
         ]),
     ]
 )

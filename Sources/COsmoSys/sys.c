@@ -192,3 +192,23 @@ int osmo_wifexited(int status) { return WIFEXITED(status); }
 int osmo_wexitstatus(int status) { return WEXITSTATUS(status); }
 int osmo_wifsignaled(int status) { return WIFSIGNALED(status); }
 int osmo_wtermsig(int status) { return WTERMSIG(status); }
+
+int osmo_get_window_size(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize size;
+    if (ioctl(fd, TIOCGWINSZ, &size) != 0) return -1;
+    *rows = size.ws_row;
+    *cols = size.ws_col;
+    return 0;
+}
+
+int osmo_make_raw(int fd, struct termios *saved) {
+    struct termios raw;
+    if (tcgetattr(fd, saved) != 0) return -1;
+    raw = *saved;
+    cfmakeraw(&raw);
+    return tcsetattr(fd, TCSANOW, &raw);
+}
+
+int osmo_restore_terminal(int fd, const struct termios *saved) {
+    return tcsetattr(fd, TCSANOW, saved);
+}

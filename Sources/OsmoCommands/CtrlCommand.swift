@@ -21,11 +21,29 @@ enum CtrlCommand {
         options.serviceConfig = flags.string("serviceConfig")
         options.unixTimeoutMinutes = flags.int("unixTimeout")
         options.dataTimeoutMinutes = flags.int("dataTimeout")
+        options.execTimeoutMinutes = max(1, flags.int("execTimeout"))
+        options.service = serviceOptions(from: flags)
         options.logFile = flags.string("logFile")
         if options.logFile.isEmpty && !options.inputPath.isEmpty {
             options.logFile = Path.join(Path.parent(options.inputPath), "osmo-ctrl.jsonl")
         }
         return options
+    }
+
+    /// The service is used when `-host` is given (the OSMO service always passes it) or the
+    /// refresh token file exists; otherwise ctrl runs on its own (logs to stdout and the file).
+    static func serviceOptions(from flags: GoFlags) -> ServiceOptions? {
+        var service = ServiceOptions()
+        service.scheme = flags.string("scheme")
+        service.host = flags.string("host")
+        service.port = flags.int("port")
+        service.refreshTokenFile = flags.string("refreshToken")
+        service.refreshScheme = flags.string("refreshScheme")
+        service.tokenHeader = flags.string("tokenHeader")
+        service.timeoutMinutes = max(1, flags.int("timeout"))
+        service.logsBufferSize = max(1, flags.int("logsBufferSize"))
+        guard !service.host.isEmpty, flags.isSet("host") || FileSystem.exists(service.refreshTokenFile) else { return nil }
+        return service
     }
 
     static func execute(program: String, arguments: [String]) -> Int32 {

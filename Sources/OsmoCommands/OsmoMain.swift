@@ -63,6 +63,10 @@ public enum OsmoMain {
         case .data: DataCommand.execute(arguments)
         case .ctrl: CtrlCommand.execute(program: program, arguments: arguments)
         case .pod: PodCommand.execute(arguments)
+        case .service: ServiceCommand.execute(arguments)
+        case .exec: ClientCommands.execute(.exec, arguments)
+        case .portForward: ClientCommands.execute(.portForward, arguments)
+        case .workflow: ClientCommands.execute(.workflow, arguments)
         }
     }
 

@@ -76,12 +76,17 @@ struct PodCommand: ParsableCommand {
         var keep = false
         @Flag(help: "Report each container's CPU time and peak memory on stderr.")
         var stats = false
+        @Option(name: .customLong("service-port"), help: "Port of the embedded OSMO service (0: any free port). `osmo exec WF TASK --service http://127.0.0.1:PORT` opens a shell in the task.")
+        var servicePort = 0
+        @Flag(name: .customLong("no-service"), help: "Run ctrl without a service (logs to stdout and task-log.jsonl only).")
+        var noService = false
         @OptionGroup var task: Task
 
         func execute() throws -> Int32 {
             let executable = ExecutableLocation.current() ?? "/proc/self/exe"
             let runner = try PodRunner(plan: try task.plan(), podDirectory: podDirectory, keep: keep, executable: executable)
             runner.reportUsage = stats
+            runner.servicePort = noService ? nil : servicePort
             return try runner.run()
         }
     }

@@ -5,6 +5,10 @@ public enum Role: String, CaseIterable, Sendable {
     case user
     case data
     case pod
+    case service
+    case exec
+    case portForward = "port-forward"
+    case workflow
 
     /// Program names (argv[0] basenames) that run a role directly. `osmo_exec` is the name the
     /// OSMO service gives the wrapper in every pod spec; the dashed forms are ours.
@@ -22,6 +26,10 @@ public enum Role: String, CaseIterable, Sendable {
         case .user: "run the user's command as the container entrypoint, relaying it to osmo-ctrl (osmo_exec)"
         case .pod: "run a task pod on this machine (osmo pod run -- CMD), or print its Kubernetes manifest"
         case .data: "download, upload, list and check datasets (s3, gs, tos, swift, azure, http, file)"
+        case .service: "serve the OSMO service endpoints ctrl and the CLI use, locally (token, logs, barriers, router)"
+        case .exec: "open a shell (or run a command) in a running task: osmo exec WF TASK [-- CMD ARGS…]"
+        case .portForward: "forward local ports to a running task's ports (TCP or UDP)"
+        case .workflow: "the reference CLI's forms: osmo workflow exec|port-forward …"
         }
     }
 

@@ -53,6 +53,7 @@ extension Controller {
                     log("Downloaded \(input.name) to {{input:\(input.folder)}}")
                     for line in Controller.listing(destination, label: "{{input:\(input.folder)}}") { log(line) }
                     log("Moved \(record.summary)", .download)
+                    records.withLock { $0.append((record, false)) }
                     state.withLock { $0.left -= 1 }
                 } catch {
                     reporter.stop()
@@ -106,6 +107,7 @@ extension Controller {
                 reporter.stop()
                 log("Uploaded \(output.name)")
                 log("Moved \(record.summary)", .upload)
+                records.withLock { $0.append((record, true)) }
             } catch let error as OsmoError {
                 throw Failure(code: ExitCode.forTransfer(error.code, upload: true, cli: false), message: "Upload to \(output.url) failed: \(error)")
             }

@@ -57,7 +57,8 @@ extension Controller {
             case .execFailed:
                 if !message.messageErr.isEmpty { log(message.messageErr, .stderr) }
                 return .finished
-            case .userStopFinished, .userRsyncStatus: break
+            case .userStopFinished: service?.stopFinished()
+            case .userRsyncStatus: break
             default: log("ignoring unexpected \(message.type) message from osmo_exec")
             }
         case .garbage(let bytes): log("ignoring \(bytes) bytes of garbage from osmo_exec")

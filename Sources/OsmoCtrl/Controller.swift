@@ -24,10 +24,32 @@ public final class Controller: @unchecked Sendable {
     var commandStarted = false
     var terminating = false
 
-    public init(options: CtrlOptions, sink: any LogSink, termination: TerminationLog = TerminationLog()) throws {
+    /// The OSMO service connection, when ctrl has one.
+    let service: ServiceSession?
+    /// Input and output transfers, for `task_io_metrics`.
+    let records = ConditionLock([(record: TransferRecord, output: Bool)]())
+
+    public init(options: CtrlOptions, sink localSink: any LogSink, termination: TerminationLog = TerminationLog()) throws {
         self.options = options
-        self.sink = sink
         self.termination = termination
+        if let serviceOptions = options.service {
+            let relay = SinkRelay()
+            let source = options.logSource
+            let service = ServiceSession(options: options, service: serviceOptions, log: { text in
+                relay.sink?.emit(LogRecord(source: source, text: text, kind: .ctrl))
+            }, fatal: { code, message in
+                relay.sink?.emit(LogRecord(source: source, text: "ERROR: \(message)", kind: .ctrl))
+                relay.sink?.flush()
+                termination.write(code)
+                exit(code.rawValue)
+            })
+            self.service = service
+            self.sink = LogFanOut([localSink, service.sink])
+            relay.sink = self.sink
+        } else {
+            service = nil
+            self.sink = localSink
+        }
         signals = try SignalChannel([SIGTERM, SIGINT])
         SignalChannel.ignoreBrokenPipe()
     }
@@ -50,12 +72,14 @@ public final class Controller: @unchecked Sendable {
             log("ERROR: \(failure.message)")
             if !commandStarted, let channel { try? channel.send(SocketMessage(.ctrlFailed)) }
             sink.flush()
+            finishService(terminated: true)
             termination.write(failure.code)
             return failure.code.rawValue
         } catch {
             log("ERROR: \(error)")
             if !commandStarted, let channel { try? channel.send(SocketMessage(.ctrlFailed)) }
             sink.flush()
+            finishService(terminated: true)
             termination.write(.misc)
             return ExitCode.misc.rawValue
         }
@@ -74,15 +98,30 @@ public final class Controller: @unchecked Sendable {
         let socket = try acceptWrapper(listener)
         channel = MessageChannel(socket: socket)
         log("Client connected [unix]")
+        service?.start(channel: channel!, listener: listener)
         try checkAccess()
+        let downloadStart = Clock.epochSeconds
         try downloadInputs()
-        if !options.barrier.isEmpty {
+        if let service {
+            if !options.inputs.isEmpty {
+                service.groupMetric("input_download", start: downloadStart, end: Clock.epochSeconds)
+                for entry in records.withLock({ $0 }) where !entry.output { service.transferMetric(entry.record, output: false) }
+            }
+            if !options.barrier.isEmpty {
+                log("Waiting for barrier \(options.barrier)")
+                guard service.waitForBarrier(options.barrier, interrupted: { !signals.drain().isEmpty }) else {
+                    throw Failure(code: .misc, message: "terminated while waiting for barrier \(options.barrier)")
+                }
+                log("Barrier \(options.barrier) reached")
+            }
+        } else if !options.barrier.isEmpty {
             log("Barrier \(options.barrier): no service connection, continuing without synchronisation")
         }
         do { try channel!.send(SocketMessage(.execStart, outputFolder: options.outputPath)) } catch {
             throw Failure(code: .unixMessageFailed, message: "cannot send ExecStart to osmo_exec: \(error)")
         }
         commandStarted = true
+        service?.commandStarted(true)
         var outcome = Outcome()
         switch relay(socket) {
         case .finished: break
@@ -93,8 +132,15 @@ public final class Controller: @unchecked Sendable {
             log("Terminated before the command ended; uploading what exists")
             outcome.terminated = true
         }
+        service?.commandStarted(false)
+        let uploadStart = Clock.epochSeconds
         try uploadOutputs()
+        if let service, !options.outputs.isEmpty {
+            service.groupMetric("output_upload", start: uploadStart, end: Clock.epochSeconds)
+            for entry in records.withLock({ $0 }) where entry.output { service.transferMetric(entry.record, output: true) }
+        }
         sink.flush()
+        finishService(terminated: outcome.terminated)
         socket.close()
         return outcome
     }
@@ -116,7 +162,29 @@ public final class Controller: @unchecked Sendable {
         }
     }
 
+    /// The `LOG_DONE` handshake: every line acknowledged by the service before ctrl exits (after
+    /// SIGTERM, within what is left of the pod's grace period).
+    func finishService(terminated: Bool) {
+        guard let service, let serviceOptions = options.service else { return }
+        let limit = terminated ? min(serviceOptions.flushSeconds, 8) : serviceOptions.flushSeconds
+        if !service.finish(timeout: limit) {
+            let line = "Could not deliver \(service.buffer.held) log lines to the service within \(Int(limit)) s"
+            localLog(line)
+        }
+    }
+
+    /// A line for stdout and the log file only (the service is gone).
+    func localLog(_ text: String) {
+        sink.emit(LogRecord(source: options.logSource, text: text, kind: .ctrl))
+        sink.flush()
+    }
+
     func log(_ text: String, _ kind: LogRecord.Kind = .ctrl) {
         sink.emit(LogRecord(source: options.logSource, text: text, kind: kind))
     }
+}
+
+/// Lets callbacks created before the controller's sink exists write to it.
+final class SinkRelay: @unchecked Sendable {
+    var sink: (any LogSink)?
 }

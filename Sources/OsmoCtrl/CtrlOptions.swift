@@ -21,6 +21,29 @@ public struct CtrlOptions: Sendable {
     public var logFile = ""
     /// How long after SIGTERM ctrl keeps relaying while the command winds down.
     public var terminationGraceSeconds = 20.0
+    /// The OSMO service, or nil to run without one (logs to stdout and the JSON-lines file only).
+    public var service: ServiceOptions?
+    /// Minutes a requested exec session may take to dial back.
+    public var execTimeoutMinutes = 5
+
+    public init() {}
+}
+
+/// How to reach the OSMO service (`-scheme -host -port -refreshToken -refreshScheme -tokenHeader
+/// -timeout -logsBufferSize`).
+public struct ServiceOptions: Sendable {
+    public var scheme = "ws"
+    public var host = "localhost"
+    public var port = 8000
+    public var refreshTokenFile = "/osmo/.refresh_token"
+    public var refreshScheme = "http"
+    public var tokenHeader = "Authorization"
+    public var timeoutMinutes = 60
+    public var logsBufferSize = 10000
+    /// How often ctrl re-sends its barrier request while waiting (the reference: 5 minutes).
+    public var barrierResendSeconds = 300.0
+    /// How long ctrl waits at exit for the service to acknowledge every log line.
+    public var flushSeconds = 60.0
 
     public init() {}
 }

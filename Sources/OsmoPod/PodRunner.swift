@@ -1,5 +1,6 @@
 import Glibc
 import OsmoCore
+import OsmoService
 import OsmoSystem
 
 /// `osmo pod run`: plays a whole task pod on this machine, as kubelet would run it: a pod
@@ -15,6 +16,9 @@ public final class PodRunner {
     public let podDirectory: String
     /// Print each container's CPU time and peak memory when it ends (from `wait4`).
     public var reportUsage = false
+    /// Serve the OSMO service's endpoints in this process (logs, exec, port-forward) on this
+    /// port (0: any free one); nil runs ctrl without a service.
+    public var servicePort: Int? = 0
     let keep: Bool
     let executable: String
     private let signals: SignalChannel
@@ -57,7 +61,7 @@ public final class PodRunner {
             throw OsmoError(.io, "osmo-init failed (exit \(initStatus)): \(text.trimmingSpaces())")
         }
 
-        let ctrlArguments = plan.ctrlArguments(layout) + ["-logFile", Path.join(podDirectory, "task-log.jsonl")]
+        let ctrlArguments = plan.ctrlArguments(layout) + ["-logFile", Path.join(podDirectory, "task-log.jsonl")] + (try startService())
         try record("ctrl", ctrlArguments)
         let ctrl = try ChildProcess.spawn(
             executable: layout.ctrlExecutable, arguments: [layout.ctrlExecutable] + ctrlArguments,
@@ -82,6 +86,34 @@ public final class PodRunner {
         let (userStatus, ctrlStatus) = try supervise(ctrl: ctrl, wrapper: wrapper)
         if userStatus != 0 { return userStatus }
         return ctrlStatus
+    }
+
+    /// Starts the embedded service and returns ctrl's flags to reach it.
+    private func startService() throws -> [String] {
+        guard let servicePort else { return [] }
+        let tokenPath = Path.join(podDirectory, "refresh_token")
+        var settings = LocalService.Settings()
+        settings.port = servicePort
+        settings.logDirectory = Path.join(podDirectory, "service")
+        settings.refreshToken = LocalService.newRefreshToken()
+        settings.echo = false
+        settings.groupSizes = ["\(plan.taskName)-group": 1]
+        try FileSystem.replaceContents(tokenPath, with: Array(settings.refreshToken.utf8), mode: 0o600)
+        let service = LocalService(settings)
+        let bound = ConditionLock<Result<Int, OsmoError>?>(nil)
+        Task.detached {
+            do {
+                try await service.run { port in bound.withLock { $0 = .success(port) } }
+            } catch {
+                bound.withLock { $0 = .failure(OsmoError(.io, "cannot serve on 127.0.0.1:\(servicePort): \(error)")) }
+            }
+        }
+        guard let result = bound.wait(timeout: 20, until: { $0 }) else { throw OsmoError(.io, "the embedded service did not start within 20 s") }
+        let port = try result.get()
+        try FileSystem.replaceContents(Path.join(podDirectory, "service-url"), with: Array("http://127.0.0.1:\(port)\n".utf8))
+        let note = "osmo pod: service on http://127.0.0.1:\(port); from another terminal: osmo exec \(plan.workflow) \(plan.taskName) --service http://127.0.0.1:\(port)\n"
+        try? FileSystem.writeAll(2, note, what: "stderr")
+        return ["-host", "127.0.0.1", "-port", "\(port)", "-scheme", "ws", "-refreshScheme", "http", "-refreshToken", tokenPath]
     }
 
     /// Waits for both containers, turning Ctrl-C / SIGTERM into a pod deletion.

@@ -4,7 +4,7 @@ import OsmoCore
 
 /// Signals delivered as readable events on a file descriptor (`signalfd`), so a role's poll loop
 /// handles them like any other input instead of in an async-signal handler.
-public final class SignalChannel {
+public final class SignalChannel: @unchecked Sendable {
     public let fd: Int32
 
     /// Blocks `signals` in the calling thread and opens a signalfd for them. Create it on the main

@@ -40,6 +40,12 @@ public final class UnixSocket: @unchecked Sendable {
 
     public func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 
+    /// Hands the descriptor to a new owner: it is no longer closed here.
+    public func release() -> Int32 {
+        defer { fd = -1 }
+        return fd
+    }
+
     public func close() {
         if fd >= 0 {
             Glibc.close(fd)

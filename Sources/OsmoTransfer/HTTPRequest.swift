@@ -15,6 +15,10 @@ public struct HTTPRequest: Sendable {
     /// A big body is expected: use a large receive buffer (fewer, larger writes). Small objects
     /// keep curl's default, so hundreds of concurrent transfers stay a few MB.
     public var largeBody = false
+    /// Every final answer is returned as a response, 4xx included (an API whose error bodies
+    /// carry the reason, like the service's token endpoint); 5xx and connection errors are still
+    /// retried.
+    public var acceptAnyStatus = false
 
     public init(
         url: String, method: String = "GET", headers: [String] = [], body: [UInt8]? = nil,

@@ -183,6 +183,7 @@ final class Transfer: @unchecked Sendable {
             _ = sink.begin(HTTPResponse(status: 200, headers: [:]), requestedOffset: -1)
             return .again(delay: nil)
         }
+        if request.acceptAnyStatus, request.sink == nil, !RetryPolicy.isRetryable(status: status) { return .success(response) }
         let error = TransferError.http(status: status, label: request.label, method: request.method, body: response.bodyText)
         lastError = error
         if RetryPolicy.isRetryable(status: status) {

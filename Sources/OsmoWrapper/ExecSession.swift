@@ -27,12 +27,14 @@ struct ExecSession {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         // The first object is the client's terminal size.
         var size: (rows: Int, cols: Int)?
+        var reportExit = false
         while size == nil {
             let n = try buffer.withUnsafeMutableBytes { try socket.read(into: $0) }
             if n <= 0 { return }
             pending += buffer[0..<n]
             if let end = pending.firstIndex(of: UInt8(ascii: "}")) {
                 size = ExecSession.parseSize(pending[...end]) ?? (24, 80)
+                reportExit = ExecSession.asksForExitStatus(pending[...end])
                 pending.removeFirst(end + 1)
             }
         }
@@ -54,23 +56,48 @@ struct ExecSession {
         let shell = try ChildProcess.spawn(executable: executable, arguments: words, environment: environment, tty: terminal.slavePath)
         logger.info("exec session started: \(words.joined(separator: " ")) (pid \(shell.pid))")
         try forward(&pending, to: terminal)
-        try pump(socket: socket, terminal: terminal, pending: &pending, buffer: &buffer)
+        let shellEnded = try pump(socket: socket, terminal: terminal, pending: &pending, buffer: &buffer)
         shell.signal(SIGHUP, group: true)
+        if shellEnded && reportExit {
+            // Beyond the reference: a client that asked (`"ExitStatus":true` in its first
+            // message) gets the shell's status as a trailer after the last output byte.
+            if let termination = ExitRegistry.shared.wait(pid: shell.pid, timeout: 5) {
+                try? socket.write(Array("\0EXIT:{\"Status\":\(termination.exitStatus)}".utf8))
+            }
+        }
+        socket.shutdownWrite()
     }
 
-    /// Until the shell's side closes (EIO on the master) or the client goes away.
-    private func pump(socket: UnixSocket, terminal: Terminal, pending: inout [UInt8], buffer: inout [UInt8]) throws {
+    /// `"ExitStatus":true` in the client's first message.
+    static func asksForExitStatus(_ bytes: ArraySlice<UInt8>) -> Bool {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let range = text.firstRange(of: "\"ExitStatus\"") else { return false }
+        return text[range.upperBound...].drop { $0 == " " || $0 == ":" }.hasPrefix("true")
+    }
+
+    /// Until the shell's side closes (EIO on the master: true) or the client goes away (false).
+    /// A half-closed socket (the client's input ended, e.g. `osmo exec … < file`) is an EOF
+    /// typed at the terminal (^D); the output keeps flowing until the shell ends. A fully closed
+    /// one (POLLHUP: the client left) ends the session.
+    private func pump(socket: UnixSocket, terminal: Terminal, pending: inout [UInt8], buffer: inout [UInt8]) throws -> Bool {
+        var inputOpen = true
         while true {
-            var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: terminal.master, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: socket.fd, events: inputOpen ? Int16(POLLIN) : 0, revents: 0), pollfd(fd: terminal.master, events: Int16(POLLIN), revents: 0)]
             try Poll.wait(&fds, timeoutMilliseconds: -1)
             if fds[1].revents != 0 {
                 let n = buffer.withUnsafeMutableBytes { read(terminal.master, $0.baseAddress, $0.count) }
-                if n <= 0 { return }
+                if n <= 0 { return true }
                 try buffer.withUnsafeBytes { try socket.write(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
             }
-            if fds[0].revents != 0 {
+            if fds[0].revents & Int16(POLLHUP) != 0 && (!inputOpen || fds[0].revents & Int16(POLLIN) == 0) { return false }
+            if inputOpen && fds[0].revents & Int16(POLLIN) != 0 {
                 let n = try buffer.withUnsafeMutableBytes { try socket.read(into: $0) }
-                if n <= 0 { return }
+                if n <= 0 {
+                    if fds[0].revents & Int16(POLLHUP) != 0 { return false }
+                    inputOpen = false
+                    _ = [UInt8(4)].withUnsafeBytes { write(terminal.master, $0.baseAddress, 1) }
+                    continue
+                }
                 pending += buffer[0..<n]
                 try forward(&pending, to: terminal)
             }

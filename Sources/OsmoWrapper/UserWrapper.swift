@@ -284,6 +284,7 @@ public final class UserWrapper {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { return }
+            ExitRegistry.shared.record(pid: pid, ChildProcess.Termination(waitStatus: status))
             if let run, pid == run.child.pid {
                 run.termination = ChildProcess.Termination(waitStatus: status)
                 // Descendants may keep the pipes open: drain them for a short while, no longer.

@@ -1,6 +1,7 @@
 #ifndef OSMO_SYS_H
 #define OSMO_SYS_H
 
+#include <termios.h>
 #include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +58,11 @@ int osmo_spawn_tty(pid_t *pid, const char *path, char *const argv[], char *const
 int osmo_open_pty(char *name, size_t len);
 /// TIOCSWINSZ.
 int osmo_set_window_size(int fd, unsigned short rows, unsigned short cols);
+/// TIOCGWINSZ.
+int osmo_get_window_size(int fd, unsigned short *rows, unsigned short *cols);
+/// Puts a terminal in raw mode (cfmakeraw), saving its settings for osmo_restore_terminal.
+int osmo_make_raw(int fd, struct termios *saved);
+int osmo_restore_terminal(int fd, const struct termios *saved);
 /// ptsname_r.
 int osmo_ptsname(int fd, char *buf, size_t len);
 

@@ -1,0 +1,141 @@
+import ArgumentParser
+import Glibc
+import OsmoClient
+import OsmoCore
+import OsmoSystem
+
+/// The workstation commands: `osmo exec`, `osmo port-forward`, and the reference CLI's
+/// `osmo workflow exec|port-forward` forms.
+enum ClientCommands {
+    enum Entry { case exec, portForward, workflow }
+
+    static func execute(_ entry: Entry, _ arguments: [String]) -> Int32 {
+        do {
+            let command: ParsableCommand = switch entry {
+            case .exec: try ExecCommand.parseAsRoot(arguments)
+            case .portForward: try PortForwardCommand.parseAsRoot(arguments)
+            case .workflow: try WorkflowCommand.parseAsRoot(arguments)
+            }
+            if let exec = command as? ExecCommand { return try exec.execute() }
+            if let forward = command as? PortForwardCommand { return try forward.execute() }
+            var other = command
+            try other.run()
+            return 0
+        } catch {
+            let code = WorkflowCommand.exitCode(for: error).rawValue
+            if code == 0 {
+                print(WorkflowCommand.fullMessage(for: error))
+                return 0
+            }
+            if let error = error as? OsmoError {
+                OsmoMain.writeError("osmo: \(error)\n")
+                return error.code == .usage ? OsmoCore.ExitCode.usage.rawValue : 1
+            }
+            if code == ArgumentParser.ExitCode.validationFailure.rawValue {
+                OsmoMain.writeError(WorkflowCommand.fullMessage(for: error) + "\n")
+                return OsmoCore.ExitCode.usage.rawValue
+            }
+            OsmoMain.writeError("osmo: \(error)\n")
+            return 1
+        }
+    }
+}
+
+/// Where the service is and who we are.
+struct ServiceAccess: ParsableArguments {
+    @Option(name: .customLong("service"), help: "The OSMO service URL (default: $OSMO_SERVICE_URL, else http://127.0.0.1:8000).")
+    var serviceURL: String?
+    @Option(name: .customLong("token-file"), help: "File holding a bearer token (default: $OSMO_TOKEN, else ~/.osmo/token if present).")
+    var tokenFile: String?
+    @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the router connection.")
+    var connectTimeout = 60.0
+
+    func client() throws -> ServiceClient {
+        let environment = { (name: String) in getenv(name).map { String(cString: $0) } }
+        let url = serviceURL ?? environment("OSMO_SERVICE_URL") ?? "http://127.0.0.1:8000"
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw ValidationError("the service URL must start with http:// or https://, got '\(url)'")
+        }
+        var token = environment("OSMO_TOKEN")
+        let file = tokenFile ?? environment("HOME").map { "\($0)/.osmo/token" }
+        if let file, tokenFile != nil || (token == nil && FileSystem.exists(file)) {
+            token = try FileSystem.readText(file).trimmingSpaces()
+        }
+        return ServiceClient(baseURL: url, token: token)
+    }
+}
+
+struct ExecCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec",
+        abstract: "Open a shell in a running task, or run a command there.",
+        discussion: """
+        osmo exec my-workflow task-1                  an interactive /bin/bash
+        osmo exec my-workflow task-1 -- python3 x.py  a command (quoted for the remote shell)
+        The exit status is the remote command's.
+        """)
+
+    @Argument(help: "Workflow ID.") var workflow: String
+    @Argument(help: "Task name.") var task: String
+    @Option(help: "The command to run (the reference CLI's form); default /bin/bash.") var entry: String?
+    @OptionGroup var access: ServiceAccess
+    @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.") var command: [String] = []
+
+    func validate() throws {
+        if entry != nil && !command.isEmpty { throw ValidationError("give the command either with --entry or after --, not both") }
+    }
+
+    func execute() throws -> Int32 {
+        let signals = try ExecClient.signals()
+        var client = ExecClient(service: try access.client(), workflow: workflow, task: task,
+                                entry: entry ?? (command.isEmpty ? "/bin/bash" : command.map(ShellQuote.quote).joined(separator: " ")))
+        client.connectTimeoutSeconds = access.connectTimeout
+        let session = client
+        return try AsyncMain.block { try await session.run(signals: signals) }
+    }
+}
+
+struct PortForwardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "port-forward",
+        abstract: "Forward local ports to a running task's ports.",
+        discussion: "osmo port-forward my-workflow task-1 --port 8888 --port 9000:6006")
+
+    @Argument(help: "Workflow ID.") var workflow: String
+    @Argument(help: "Task name.") var task: String
+    @Option(help: "LOCAL[:REMOTE] (repeatable; REMOTE defaults to LOCAL).") var port: [String] = []
+    @Flag(help: "Forward UDP instead of TCP.") var udp = false
+    @Option(help: "Local address to listen on.") var host = "127.0.0.1"
+    @OptionGroup var access: ServiceAccess
+
+    func execute() throws -> Int32 {
+        guard !port.isEmpty else { throw ValidationError("give at least one --port LOCAL[:REMOTE]") }
+        let mappings = try port.map(PortForwardClient.Mapping.init(parsing:))
+        var client = PortForwardClient(service: try access.client(), workflow: workflow, task: task)
+        client.host = host
+        client.udp = udp
+        client.connectTimeoutSeconds = access.connectTimeout
+        let proto = udp ? "udp" : "tcp"
+        client.ready = { [workflow, task, host] mapping, bound in
+            try? FileSystem.writeAll(1, "Forwarding \(host):\(bound) -> \(workflow)/\(task):\(mapping.remote) (\(proto))\n", what: "stdout")
+        }
+        let forward = client
+        try AsyncMain.block { try await forward.run(mappings) }
+        return 0
+    }
+}
+
+struct WorkflowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "osmo workflow",
+        abstract: "The reference CLI's workflow commands.",
+        subcommands: [ExecCommand.self, PortForwardCommand.self])
+}
+
+/// Quotes a word for a POSIX shell (the wrapper shell-splits the entry command).
+enum ShellQuote {
+    static func quote(_ word: String) -> String {
+        if !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0) }) { return word }
+        return "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+    }
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import Glibc
+import OsmoCore
+import OsmoService
+import OsmoSystem
+
+/// `osmo service`: a local stand-in for the OSMO service's endpoints (token, logger websocket,
+/// barriers, actions, router), for development, tests and `osmo pod run`.
+struct ServiceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "osmo service",
+        abstract: "Serve the OSMO service endpoints ctrl and the workstation CLI use, on one local port.",
+        discussion: """
+        Prints `listening HOST:PORT` first. Logs land in <log-dir>/<workflow>/<task>.jsonl, metrics in \
+        <log-dir>/<workflow>/metrics.jsonl. Without --refresh-token-file a token is generated and written \
+        to <log-dir>/refresh_token.
+        """)
+
+    @Option(help: "Address to serve on (port 0 picks a free one). Loopback by default.")
+    var listen = "127.0.0.1:8000"
+    @Option(name: .customLong("log-dir"), help: "Where task logs and metrics are stored.")
+    var logDirectory = "osmo-service-logs"
+    @Option(name: .customLong("refresh-token-file"), help: "File holding the refresh token tasks present.")
+    var refreshTokenFile: String?
+    @Option(name: .customLong("token-seconds"), help: "Lifetime of issued tokens.")
+    var tokenSeconds = 300.0
+    @Option(name: .customLong("group"), help: "NAME=SIZE: the number of tasks a group's barriers wait for.")
+    var groups: [String] = []
+    @Option(name: .customLong("router-timeout"), help: "Seconds one end of a router session waits for the other.")
+    var routerTimeout = 60.0
+    @Option(name: .customLong("router-address"), help: "router_address given to clients (default: this service).")
+    var routerAddress: String?
+    @Flag(help: "Do not print log lines as they arrive.")
+    var quiet = false
+    @Option(name: .customLong("pending-refreshes"), help: ArgumentHelp("Answer the first N token refreshes with PENDING.", visibility: .hidden))
+    var pendingRefreshes = 0
+
+    static func execute(_ arguments: [String]) -> Int32 {
+        do {
+            let command = try parseAsRoot(arguments)
+            guard let service = command as? ServiceCommand else {
+                try (command as? ParsableCommand).map { var c = $0; try c.run() }
+                return 0
+            }
+            return try service.serve()
+        } catch {
+            let code = exitCode(for: error).rawValue
+            if code == 0 {
+                print(fullMessage(for: error))
+                return 0
+            }
+            OsmoMain.writeError("osmo service: \(error is OsmoError ? "\(error)" : fullMessage(for: error))\n")
+            return OsmoCore.ExitCode.usage.rawValue
+        }
+    }
+
+    func settings() throws -> LocalService.Settings {
+        var settings = LocalService.Settings()
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen takes HOST:PORT, got '\(listen)'")
+        }
+        settings.host = String(listen[..<colon])
+        settings.port = port
+        settings.logDirectory = logDirectory
+        settings.tokenSeconds = tokenSeconds
+        settings.routerTimeoutSeconds = routerTimeout
+        settings.routerAddress = routerAddress
+        settings.echo = !quiet
+        settings.pendingRefreshes = pendingRefreshes
+        for group in groups {
+            guard let equals = group.firstIndex(of: "="), let size = Int(group[group.index(after: equals)...]), size > 0 else {
+                throw ValidationError("--group takes NAME=SIZE, got '\(group)'")
+            }
+            settings.groupSizes[String(group[..<equals])] = size
+        }
+        try FileSystem.makeDirectory(logDirectory, mode: 0o755)
+        if let refreshTokenFile {
+            settings.refreshToken = try FileSystem.readText(refreshTokenFile).trimmingSpaces()
+        } else {
+            settings.refreshToken = LocalService.newRefreshToken()
+            try FileSystem.replaceContents(Path.join(logDirectory, "refresh_token"), with: Array(settings.refreshToken.utf8), mode: 0o600)
+        }
+        return settings
+    }
+
+    func serve() throws -> Int32 {
+        let service = LocalService(try settings())
+        let signals = try SignalChannel([SIGTERM, SIGINT])
+        ThreadStarter.detach {
+            while true {
+                _ = try? Poll.wait(signals.fd, events: Int16(POLLIN), timeoutMilliseconds: -1)
+                if !signals.drain().isEmpty {
+                    service.flushAll()
+                    Glibc.exit(0)
+                }
+            }
+        }
+        try AsyncMain.block {
+            try await service.run { port in
+                try? FileSystem.writeAll(1, "listening \(service.settings.host):\(port)\n", what: "stdout")
+            }
+        }
+        return 0
+    }
+}

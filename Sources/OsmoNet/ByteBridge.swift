@@ -1,0 +1,82 @@
+import NIOCore
+import NIOPosix
+import OsmoCore
+import Synchronization
+import WSClient
+
+/// Moves bytes between a router websocket (BINARY frames) and a stream socket, both ways, with
+/// the protocol's end-of-stream: an empty BINARY frame ends one direction (the socket's write
+/// side is shut down and the other direction keeps flowing), a socket EOF is sent as an empty
+/// frame. The bridge ends when both directions have ended or either side closed.
+public enum ByteBridge {
+    public typealias Stream = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+    /// Bytes moved each way.
+    public struct Totals: Sendable {
+        public var fromSocket = 0
+        public var toSocket = 0
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case textFrame
+        public var description: String { "a TEXT frame arrived on a router connection (only BINARY frames carry data)" }
+    }
+
+    static var group: MultiThreadedEventLoopGroup { .singleton }
+
+    /// Adopts a connected stream socket (an exec sub-connection from the wrapper). NIO owns and
+    /// closes the descriptor from here on.
+    public static func adopt(fd: Int32) async throws -> Stream {
+        try await ClientBootstrap(group: group)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .withConnectedSocket(fd) { channel in
+                channel.eventLoop.makeCompletedFuture { try Stream(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)) }
+            }
+    }
+
+    public static func connect(host: String, port: Int) async throws -> Stream {
+        try await ClientBootstrap(group: group)
+            .connectTimeout(.seconds(10))
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try Stream(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)) }
+            }
+    }
+
+    /// Pumps until both directions ended or one side closed; closes the socket.
+    @discardableResult
+    public static func pump(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ stream: Stream) async throws -> Totals {
+        let toSocket = Counter(), fromSocket = Counter()
+        try await stream.executeThenClose { socketIn, socketOut in
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                // websocket → socket; true when the websocket closed (end everything).
+                group.addTask {
+                    for try await message in inbound.messages(maxSize: 1 << 26) {
+                        guard case .binary(let buffer) = message else { throw Failure.textFrame }
+                        if buffer.readableBytes == 0 {
+                            socketOut.finish()
+                            return false
+                        }
+                        toSocket.add(buffer.readableBytes)
+                        try await socketOut.write(buffer)
+                    }
+                    return true
+                }
+                // socket → websocket; an EOF becomes an empty frame.
+                group.addTask {
+                    for try await buffer in socketIn {
+                        fromSocket.add(buffer.readableBytes)
+                        try await outbound.write(.binary(buffer))
+                    }
+                    try await outbound.write(.binary(ByteBuffer()))
+                    return false
+                }
+                while let closed = try await group.next() {
+                    if closed { group.cancelAll() }
+                }
+            }
+        }
+        return Totals(fromSocket: fromSocket.value, toSocket: toSocket.value)
+    }
+}

@@ -1,0 +1,129 @@
+import OsmoSystem
+import Synchronization
+
+/// The frames on their way to the service: bounded, oldest dropped first, and kept until the
+/// service has acknowledged them.
+///
+/// The reference protocol has no acknowledgement, but the service answers every `LOG_DONE` in
+/// order after storing what came before it. ctrl sends one after each batch and forgets a
+/// batch's frames only when its `log_done` comes back; frames sent on a connection that broke
+/// before that are sent again on the next one. So nothing below the buffer size is lost when the
+/// service goes away: at most, a few lines it had stored are repeated (our local service drops
+/// them by their `Seq`).
+public final class LogBuffer: Sendable {
+    struct State {
+        var frames: [String] = []
+        /// Index in `frames` of the oldest frame still held (a moving head, compacted now and then).
+        var head = 0
+        /// How many held frames have been written on the current connection.
+        var sent = 0
+        /// For each `LOG_DONE` sent and not yet answered: how many frames it covers.
+        var markers: [Int] = []
+        var dropped = 0
+        var totalDropped = 0
+        var acknowledged = 0
+        var nextSeq: UInt64 = 0
+        var held: Int { frames.count - head }
+    }
+
+    public let capacity: Int
+    private let state = Mutex(State())
+    private let warning: @Sendable (Int) -> String
+    public let doorbell = Doorbell()
+    /// Signalled whenever frames are acknowledged (a flush waits on it).
+    let drained = ConditionLock(0)
+
+    /// `warning(n)` makes the frame that reports `n` dropped lines.
+    public init(capacity: Int, warning: @escaping @Sendable (Int) -> String) {
+        self.capacity = max(1, capacity)
+        self.warning = warning
+    }
+
+    /// Adds a log frame whose sequence number is given here, under the lock, so numbers follow
+    /// the buffer's order whichever thread produced the line. `quotedPrefix` is
+    /// `ServiceFrames.logPrefix(…)`.
+    public func appendSequenced(_ quotedPrefix: String) {
+        append { seq in quotedPrefix + ",\\\"Seq\\\":\(seq)}\"\n" }
+    }
+
+    /// Adds a complete frame.
+    public func append(_ frame: String) {
+        append { _ in frame }
+    }
+
+    private func append(_ make: (UInt64) -> String) {
+        state.withLock { s in
+            s.nextSeq += 1
+            let frame = make(s.nextSeq)
+            if s.held >= capacity {
+                s.head += 1
+                if s.sent > 0 { s.sent -= 1 }
+                // The markers count frames from the head: the dropped one no longer needs covering.
+                if !s.markers.isEmpty { s.markers = s.markers.map { max(0, $0 - 1) } }
+                s.dropped += 1
+                s.totalDropped += 1
+                if s.head > 4096 && s.head * 2 > s.frames.count {
+                    s.frames.removeFirst(s.head)
+                    s.head = 0
+                }
+            }
+            s.frames.append(frame)
+        }
+        doorbell.ring()
+    }
+
+    /// Up to `limit` frames not yet written on this connection. A pending drop warning is
+    /// placed first (and held like any frame).
+    func nextBatch(limit: Int) -> [String] {
+        state.withLock { s in
+            if s.dropped > 0 {
+                s.frames.insert(warning(s.dropped), at: s.head + s.sent)
+                s.dropped = 0
+            }
+            let start = s.head + s.sent
+            let end = min(s.frames.count, start + limit)
+            return Array(s.frames[start..<end])
+        }
+    }
+
+    /// `count` frames of the last batch were written, followed by a `LOG_DONE` when `marked`.
+    func wrote(_ count: Int, marked: Bool) {
+        state.withLock { s in
+            s.sent += count
+            if marked { s.markers.append(s.sent) }
+        }
+    }
+
+    /// The service answered the oldest outstanding `LOG_DONE`: its frames are stored.
+    func acknowledge() {
+        let held = state.withLock { s -> Int in
+            guard !s.markers.isEmpty else { return s.held }
+            let covered = min(s.markers.removeFirst(), s.held)
+            s.head += covered
+            s.sent -= covered
+            s.acknowledged += covered
+            s.markers = s.markers.map { $0 - covered }
+            if s.head > 4096 && s.head * 2 > s.frames.count {
+                s.frames.removeFirst(s.head)
+                s.head = 0
+            }
+            return s.held
+        }
+        drained.withLock { $0 = held }
+    }
+
+    /// A new connection: everything not acknowledged goes again.
+    func rewind() {
+        state.withLock { s in
+            s.sent = 0
+            s.markers.removeAll()
+        }
+    }
+
+    /// Frames written and awaiting an answer, or not written yet.
+    public var held: Int { state.withLock { $0.held } }
+    public var unsent: Int { state.withLock { $0.held - $0.sent + ($0.dropped > 0 ? 1 : 0) } }
+    public var totalDropped: Int { state.withLock { $0.totalDropped } }
+    public var acknowledged: Int { state.withLock { $0.acknowledged } }
+    var hasUnansweredMarker: Bool { state.withLock { !$0.markers.isEmpty } }
+}

@@ -1,0 +1,60 @@
+import Hummingbird
+import HummingbirdWebSocket
+import NIOCore
+import OsmoNet
+
+extension LocalService {
+    /// The action API: queue an action for the task's ctrl and tell the caller where to meet it.
+    func addActionRoutes(_ http: Router<BasicWebSocketRequestContext>) {
+        http.post("/api/workflow/{workflow}/exec/task/{task}") { request, context -> Response in
+            let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
+            let entry = request.uri.queryParameters["entry_command"].map { URLQuery.unescape(String($0)) } ?? "/bin/bash"
+            let answer = self.queueAction(.exec, workflow: workflow, task: task) { $0.entryCommand = entry }
+            return Self.json(.ok, answer)
+        }
+        http.post("/api/workflow/{workflow}/portforward/{task}") { request, context -> Response in
+            let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
+            let query = request.uri.queryParameters
+            let ports = query.getAll("task_ports").compactMap { Int($0) }
+            guard !ports.isEmpty else { return Self.json(.badRequest, "{\"message\":\"No port is provided!\",\"error_code\":\"USER\"}") }
+            let udp = query["use_udp"].map { $0.lowercased() == "true" } ?? false
+            let answers = ports.map { port in
+                self.queueAction(.portforward, workflow: workflow, task: task) {
+                    $0.taskPort = port
+                    $0.useUDP = udp
+                }
+            }
+            return Self.json(.ok, "[" + answers.joined(separator: ",") + "]")
+        }
+        http.post("/api/workflow/{workflow}/webserver/{task}") { request, context -> Response in
+            let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
+            guard let port = request.uri.queryParameters["task_port"].flatMap({ Int($0) }) else {
+                return Self.json(.badRequest, "{\"message\":\"task_port is required\",\"error_code\":\"USER\"}")
+            }
+            return Self.json(.ok, self.queueAction(.webserver, workflow: workflow, task: task) { $0.taskPort = port })
+        }
+    }
+
+    /// Queues the action and returns `{"router_address","key","cookie"}`.
+    func queueAction(_ kind: ServiceAction.Kind, workflow: String, task: String, configure: (inout ServiceAction) -> Void) -> String {
+        let key = "\(kind.rawValue.uppercased())-" + String(UInt64.random(in: .min ... .max), radix: 16)
+        var action = ServiceAction(kind, routerAddress: routerAddress, key: key, cookie: "")
+        configure(&action)
+        state.queue(workflow, task).push(action.json)
+        return "{\"router_address\":\(ServiceAction.quote(routerAddress)),\"key\":\(ServiceAction.quote(key)),\"cookie\":\"\"}"
+    }
+
+    /// `/api/router/{kind}/{workflow}/{backend|client}/{key}`; the backend side needs a token.
+    func addRouterRoutes(_ sockets: Router<BasicWebSocketRequestContext>) {
+        for kind in ["exec", "portforward", "webserver", "rsync"] {
+            for side in ["backend", "client"] {
+                sockets.ws("/api/router/\(kind)/{workflow}/\(side)/{key}") { request, _ in
+                    side == "client" || self.authorized(request.headers) ? .upgrade([:]) : .dontUpgrade
+                } onUpgrade: { inbound, outbound, context in
+                    let key = try context.requestContext.parameters.require("key")
+                    _ = await self.router.join(key: key, inbound, outbound)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import NIOCore
+import OsmoNet
+import Synchronization
+import WSCore
+
+/// The router (PROTOCOL.md §7): pairs the backend (`…/backend/{key}`) and client
+/// (`…/client/{key}`) websockets of one key and copies BINARY frames between them. Whichever side
+/// comes first waits up to the timeout for the other. An empty frame ends one direction and is
+/// passed on (so each end can half-close its socket); the pair ends when both directions have
+/// ended or either side leaves. A TEXT frame is a protocol error and ends the pair.
+final class RouterHub: Sendable {
+    final class Waiting: Sendable {
+        let inbound: WebSocketInboundStream
+        let outbound: WebSocketOutboundWriter
+        /// nil until the partner came (true) or the wait timed out (false).
+        private let state = Mutex<(outcome: Bool?, waiter: CheckedContinuation<Bool, Never>?)>((nil, nil))
+
+        init(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) {
+            self.inbound = inbound
+            self.outbound = outbound
+        }
+
+        /// The partner claims this side; false if it timed out first.
+        func claim() -> Bool {
+            state.withLock { s in
+                guard s.outcome == nil else { return false }
+                s.outcome = true
+                return true
+            }
+        }
+
+        func expire() {
+            let waiter = state.withLock { s -> CheckedContinuation<Bool, Never>? in
+                guard s.outcome == nil else { return nil }
+                s.outcome = false
+                defer { s.waiter = nil }
+                return s.waiter
+            }
+            waiter?.resume(returning: false)
+        }
+
+        /// The partner is done with this side's connection.
+        func release() {
+            let waiter = state.withLock { s -> CheckedContinuation<Bool, Never>? in
+                defer { s.waiter = nil }
+                return s.waiter
+            }
+            waiter?.resume(returning: true)
+        }
+
+        /// Suspends until released (true) or expired (false).
+        func wait() async -> Bool {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { s -> Bool? in
+                    if s.outcome == false { return false }
+                    s.waiter = continuation
+                    return nil
+                }
+                if let now { continuation.resume(returning: now) }
+            }
+        }
+    }
+
+    private let waiting = Mutex([String: Waiting]())
+    let timeoutSeconds: Double
+    let sessions = Counter()
+
+    init(timeoutSeconds: Double) {
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    /// Runs one side of `key` until the pair is over. Returns false when no partner came.
+    func join(key: String, _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async -> Bool {
+        let partner = waiting.withLock { waiting -> Waiting? in
+            if let partner = waiting.removeValue(forKey: key), partner.claim() { return partner }
+            return nil
+        }
+        if let partner {
+            sessions.add(1)
+            await RouterHub.copy(inbound, outbound, partner.inbound, partner.outbound)
+            partner.release()
+            return true
+        }
+        let me = Waiting(inbound, outbound)
+        waiting.withLock { $0[key] = me }
+        let timeout = Task {
+            try? await Task.sleep(for: .seconds(timeoutSeconds))
+            me.expire()
+        }
+        let paired = await me.wait()
+        timeout.cancel()
+        if !paired {
+            waiting.withLock { waiting in
+                if waiting[key] === me { waiting.removeValue(forKey: key) }
+            }
+            try? await outbound.close(.init(codeNumber: 4000), reason: "Router connection timeout")
+        }
+        return paired
+    }
+
+    /// Both directions until both ended (empty frames) or one side left.
+    static func copy(_ aIn: WebSocketInboundStream, _ aOut: WebSocketOutboundWriter, _ bIn: WebSocketInboundStream, _ bOut: WebSocketOutboundWriter) async {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await direction(aIn, bOut) }
+            group.addTask { await direction(bIn, aOut) }
+            while let ended = await group.next() {
+                if !ended {
+                    group.cancelAll()
+                    break
+                }
+            }
+        }
+    }
+
+    /// true when the direction ended with an empty frame (the other may go on), false when the
+    /// source left or broke the protocol.
+    private static func direction(_ from: WebSocketInboundStream, _ to: WebSocketOutboundWriter) async -> Bool {
+        do {
+            for try await message in from.messages(maxSize: 1 << 26) {
+                guard case .binary(let buffer) = message else { return false }
+                try await to.write(.binary(buffer))
+                if buffer.readableBytes == 0 { return true }
+            }
+        } catch {}
+        return false
+    }
+}

@@ -1,0 +1,94 @@
+import OsmoNet
+import OsmoSystem
+import Synchronization
+
+/// What the local service remembers: issued tokens, which group each task is in, the actions
+/// queued for each task, barrier members, and the last log sequence number stored per task.
+final class ServiceState: Sendable {
+    struct Stats: Sendable {
+        var tokensIssued = 0
+        var linesStored = 0
+        var duplicatesDropped = 0
+        var connections = 0
+    }
+
+    let tokens = Mutex([String: Double]())
+    let groups = Mutex([String: String]())
+    let queues = Mutex([String: ActionQueue]())
+    let barriers = Mutex([String: Set<String>]())
+    let lastSeq = Mutex([String: Int]())
+    let stats = Mutex(Stats())
+    /// Group sizes given on the command line (`--group NAME=SIZE`).
+    let groupSizes: [String: Int]
+
+    init(groupSizes: [String: Int]) {
+        self.groupSizes = groupSizes
+    }
+
+    func queue(_ workflow: String, _ task: String) -> ActionQueue {
+        queues.withLock { queues in
+            let key = "\(workflow)/\(task)"
+            if let queue = queues[key] { return queue }
+            let queue = ActionQueue()
+            queues[key] = queue
+            return queue
+        }
+    }
+
+    func issueToken(ttl: Double) -> (token: String, expiresAt: Int) {
+        let token = "osmo-" + String(UInt64.random(in: .min ... .max), radix: 16) + String(UInt64.random(in: .min ... .max), radix: 16)
+        let expiresAt = Double(Clock.wall.seconds) + ttl
+        tokens.withLock { tokens in
+            let now = Double(Clock.wall.seconds)
+            if tokens.count > 10_000 { tokens = tokens.filter { $0.value > now } }
+            tokens[token] = expiresAt
+        }
+        stats.withLock { $0.tokensIssued += 1 }
+        return (token, Int(expiresAt))
+    }
+
+    func isValid(token: String) -> Bool {
+        tokens.withLock { tokens in
+            guard let expiry = tokens[token] else { return false }
+            return expiry >= Double(Clock.wall.seconds)
+        }
+    }
+
+    /// Adds `task` to a barrier; returns every member once the group is complete (and resets it,
+    /// so a restarted task can meet the same barrier again).
+    func join(barrier name: String, workflow: String, task: String, count: Int) -> Set<String>? {
+        let group = groups.withLock { $0["\(workflow)/\(task)"] } ?? ""
+        let needed = count > 0 ? count : groupSizes[group] ?? 1
+        let key = "\(workflow)/\(group)/\(name)"
+        return barriers.withLock { barriers in
+            barriers[key, default: []].insert(task)
+            guard barriers[key]!.count >= needed else { return nil }
+            return barriers.removeValue(forKey: key)
+        }
+    }
+}
+
+/// Actions waiting for a task's logger connection (the service's per-task queue).
+final class ActionQueue: Sendable {
+    private let items = Mutex([String]())
+    let doorbell = Doorbell()
+
+    func push(_ action: String) {
+        items.withLock { $0.append(action) }
+        doorbell.ring()
+    }
+
+    func takeAll() -> [String] {
+        items.withLock { items in
+            defer { items.removeAll() }
+            return items
+        }
+    }
+
+    /// Puts back actions a broken connection could not deliver, ahead of newer ones.
+    func putBack(_ actions: [String]) {
+        guard !actions.isEmpty else { return }
+        items.withLock { $0.insert(contentsOf: actions, at: 0) }
+        doorbell.ring()
+    }
+}

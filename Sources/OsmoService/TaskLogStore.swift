@@ -1,0 +1,96 @@
+import Glibc
+import OsmoCore
+import OsmoSystem
+import Synchronization
+
+/// Where the local service keeps what tasks send: `<dir>/<workflow>/<task>.jsonl` (one log
+/// object per line, as received) and `<dir>/<workflow>/metrics.jsonl`; with `echo`, log lines
+/// are also printed in the platform's rendering (`YYYY/MM/DD HH:MM:SS [task] text`).
+final class TaskLogStore: Sendable {
+    final class File: Sendable {
+        let fd: Int32
+        let pending = Mutex([UInt8]())
+        init(fd: Int32) { self.fd = fd }
+
+        func append(_ line: String) {
+            let full = pending.withLock { bytes in
+                bytes.append(contentsOf: line.utf8)
+                bytes.append(0x0A)
+                return bytes.count > 256 * 1024
+            }
+            if full { flush() }
+        }
+
+        func flush() {
+            pending.withLock { bytes in
+                guard !bytes.isEmpty else { return }
+                bytes.withUnsafeBytes { try? FileSystem.writeAll(fd, $0, what: "task log") }
+                bytes.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    let directory: String
+    let echo: Bool
+    private let files = Mutex([String: File]())
+
+    init(directory: String, echo: Bool) {
+        self.directory = directory
+        self.echo = echo
+    }
+
+    func file(_ workflow: String, _ name: String) -> File? {
+        files.withLock { files in
+            let path = Path.join(Path.join(directory, TaskLogStore.safe(workflow)), TaskLogStore.safe(name))
+            if let file = files[path] { return file }
+            try? FileSystem.makeDirectory(Path.parent(path), mode: 0o755)
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { return nil }
+            let file = File(fd: fd)
+            files[path] = file
+            return file
+        }
+    }
+
+    func log(_ workflow: String, _ task: String, object: String, time: Substring?, text: @autoclosure () -> String?) {
+        file(workflow, "\(task).jsonl")?.append(object)
+        if echo, let text = text() {
+            let stamp = time.map { LogStamp.console($0) } ?? ""
+            print("\(stamp) [\(task)] \(text)")
+        }
+    }
+
+    func metric(_ workflow: String, object: String) {
+        let file = file(workflow, "metrics.jsonl")
+        file?.append(object)
+        file?.flush()
+    }
+
+    func flush(_ workflow: String, _ task: String) {
+        file(workflow, "\(task).jsonl")?.flush()
+    }
+
+    func flushAll() {
+        for file in files.withLock({ Array($0.values) }) { file.flush() }
+    }
+
+    /// A path component from a name the client chose.
+    static func safe(_ name: String) -> String {
+        let cleaned = String(name.map { $0 == "/" || $0 == "\0" ? "_" : $0 })
+        return cleaned.isEmpty || cleaned == "." || cleaned == ".." ? "_" : cleaned
+    }
+}
+
+enum LogStamp {
+    /// `2026-11-25T15:49:33.404Z` → `2026/11/25 15:49:33`
+    static func console(_ time: Substring) -> String {
+        guard time.count >= 19 else { return String(time) }
+        let date = time.prefix(10).replacingOccurrences("-", "/")
+        let clock = time.dropFirst(11).prefix(8)
+        return "\(date) \(clock)"
+    }
+}
+
+extension Substring {
+    func replacingOccurrences(_ a: Character, _ b: Character) -> String { String(map { $0 == a ? b : $0 }) }
+}
