@@ -23,6 +23,8 @@ if [ ${#missing[@]} -gt 0 ] || [ "$need_nginx" -eq 1 ]; then
 fi
 # The pod-example test reads YAML with PyYAML.
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
+# The wire-compatibility tests run Tests/Servers/ref_service.py, a stand-in for the real service, on aiohttp.
+python3 -c 'import aiohttp' 2>/dev/null || python3 -m pip install -q aiohttp
 # S3 integration tests run moto_server (its [server] extra brings flask) and drive it with the aws CLI.
 if ! { python3 -c 'import moto, flask, flask_cors' 2>/dev/null && command -v moto_server >/dev/null &&
        command -v aws >/dev/null; }; then

@@ -48,6 +48,12 @@ struct PodCommand: ParsableCommand {
         var task = "task"
         @Option(help: "Workflow name.")
         var workflow = "local"
+        @Option(help: "Group name (default: <task>-group).")
+        var group: String?
+        @Option(help: "Barrier ctrl waits at (with the group's other tasks) before starting the command.")
+        var barrier = ""
+        @Option(name: .customLong("ctrl-arg"), parsing: .unconditionalSingleValue, help: ArgumentHelp("An extra osmo-ctrl flag or value, passed as given.", visibility: .hidden))
+        var ctrlArguments: [String] = []
         @Argument(parsing: .postTerminator, help: "The command, after --. {{input:N}} and {{output}} are substituted.")
         var command: [String] = []
 
@@ -56,6 +62,9 @@ struct PodCommand: ParsableCommand {
             var plan = PodPlan()
             plan.taskName = task
             plan.workflow = workflow
+            plan.groupName = group
+            plan.barrier = barrier
+            plan.extraCtrlArguments = ctrlArguments
             plan.inputs = try inputs.enumerated().map { try PodPlan.inputSpec($0.element, position: $0.offset) }
             plan.outputs = try outputs.map(PodPlan.outputSpec)
             plan.checkpoints = checkpoints
@@ -80,6 +89,10 @@ struct PodCommand: ParsableCommand {
         var servicePort = 0
         @Flag(name: .customLong("no-service"), help: "Run ctrl without a service (logs to stdout and task-log.jsonl only).")
         var noService = false
+        @Option(name: .customLong("service"), help: "Use the OSMO service at http(s)://HOST:PORT instead of an embedded one (e.g. `osmo service`).")
+        var serviceURL: String?
+        @Option(name: .customLong("refresh-token-file"), help: "The refresh token to present to --service.")
+        var refreshTokenFile: String?
         @OptionGroup var task: Task
 
         func execute() throws -> Int32 {
@@ -87,6 +100,10 @@ struct PodCommand: ParsableCommand {
             let runner = try PodRunner(plan: try task.plan(), podDirectory: podDirectory, keep: keep, executable: executable)
             runner.reportUsage = stats
             runner.servicePort = noService ? nil : servicePort
+            if let serviceURL {
+                guard let refreshTokenFile else { throw ValidationError("--service needs --refresh-token-file") }
+                runner.externalService = (serviceURL, refreshTokenFile)
+            }
             return try runner.run()
         }
     }

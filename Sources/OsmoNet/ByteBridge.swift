@@ -46,7 +46,10 @@ public enum ByteBridge {
 
     /// Pumps until both directions ended or one side closed; closes the socket.
     @discardableResult
-    public static func pump(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ stream: Stream) async throws -> Totals {
+    /// With `halfClose` false the bridge ends as soon as the socket side ends (an exec session:
+    /// the real router does not pass the empty frame on, so only closing the websocket tells the
+    /// client the session is over).
+    public static func pump(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ stream: Stream, halfClose: Bool = true) async throws -> Totals {
         let toSocket = Counter(), fromSocket = Counter()
         try await stream.executeThenClose { socketIn, socketOut in
             try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -69,11 +72,24 @@ public enum ByteBridge {
                         fromSocket.add(buffer.readableBytes)
                         try await outbound.write(.binary(buffer))
                     }
+                    // Without half-close the websocket is simply closed, as the reference ctrl
+                    // does: the real router ends a pair on a disconnect, not on an empty frame.
+                    guard halfClose else { return true }
                     try await outbound.write(.binary(ByteBuffer()))
                     return false
                 }
-                while let closed = try await group.next() {
-                    if closed { group.cancelAll() }
+                // Once one side has ended everything, the other's cancellation is not an error.
+                var ending = false
+                while true {
+                    do {
+                        guard let closed = try await group.next() else { break }
+                        if closed && !ending {
+                            ending = true
+                            group.cancelAll()
+                        }
+                    } catch {
+                        if !ending { throw error }
+                    }
                 }
             }
         }

@@ -54,7 +54,7 @@ public struct RouterBackend: Sendable {
         do {
             let stream = try await ByteBridge.adopt(fd: fd)
             try await dial("exec", router: action.routerAddress, key: action.key, cookie: action.cookie) { inbound, outbound in
-                try await ByteBridge.pump(inbound, outbound, stream)
+                try await ByteBridge.pump(inbound, outbound, stream, halfClose: false)
             }
         } catch {
             note("exec session \(action.key): \(error)")

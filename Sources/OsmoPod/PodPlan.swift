@@ -7,6 +7,12 @@ import OsmoSystem
 public struct PodPlan: Sendable {
     public var taskName = "task"
     public var workflow = "local"
+    /// The task's group (barriers wait for a whole group); default `<task>-group`.
+    public var groupName: String?
+    /// Barrier ctrl waits at before starting the command (empty: none).
+    public var barrier = ""
+    /// Extra ctrl flags, appended as given.
+    public var extraCtrlArguments: [String] = []
     /// ctrl input specs (`task:N,url,regex` / `url:N,url,regex`).
     public var inputs: [String] = []
     /// ctrl output specs (`task:url`, `url:url,regex`, `kpi:url,path`).
@@ -84,12 +90,16 @@ public struct PodPlan: Sendable {
          "--run_location", layout.run, "--bin_location", layout.binVolume, "--user_exec_path", layout.wrapperExecutable]
     }
 
+    public var group: String { groupName ?? "\(taskName)-group" }
+
     public func ctrlArguments(_ layout: Layout) -> [String] {
         var args = ["-socketPath", layout.socket, "-inputPath", layout.input, "-outputPath", layout.output]
         for input in inputs { args += ["-inputs", input] }
         for output in outputs { args += ["-outputs", output] }
-        args += ["-workflow", workflow, "-groupName", "\(taskName)-group", "-retryId", "0", "-logSource", taskName,
+        args += ["-workflow", workflow, "-groupName", group, "-retryId", "0", "-logSource", taskName,
                  "-userConfig", layout.userConfig, "-serviceConfig", layout.serviceConfig]
+        if !barrier.isEmpty { args += ["-barrier", barrier] }
+        args += extraCtrlArguments
         return args
     }
 

@@ -19,6 +19,9 @@ public final class PodRunner {
     /// Serve the OSMO service's endpoints in this process (logs, exec, port-forward) on this
     /// port (0: any free one); nil runs ctrl without a service.
     public var servicePort: Int? = 0
+    /// An OSMO service elsewhere (`http(s)://host:port`) and the refresh token file to present;
+    /// replaces the embedded one.
+    public var externalService: (url: String, refreshTokenFile: String)?
     let keep: Bool
     let executable: String
     private let signals: SignalChannel
@@ -90,6 +93,17 @@ public final class PodRunner {
 
     /// Starts the embedded service and returns ctrl's flags to reach it.
     private func startService() throws -> [String] {
+        if let externalService {
+            let url = externalService.url
+            let secure = url.hasPrefix("https://")
+            guard secure || url.hasPrefix("http://") else { throw OsmoError(.usage, "--service takes http(s)://HOST:PORT, got '\(url)'") }
+            let hostPort = url.dropFirst(secure ? 8 : 7).prefix { $0 != "/" }
+            guard let colon = hostPort.lastIndex(of: ":"), let port = Int(hostPort[hostPort.index(after: colon)...]) else {
+                throw OsmoError(.usage, "--service needs an explicit port: '\(url)'")
+            }
+            return ["-host", String(hostPort[..<colon]), "-port", "\(port)", "-scheme", secure ? "wss" : "ws",
+                    "-refreshScheme", secure ? "https" : "http", "-refreshToken", FileSystem.realPath(externalService.refreshTokenFile) ?? externalService.refreshTokenFile]
+        }
         guard let servicePort else { return [] }
         let tokenPath = Path.join(podDirectory, "refresh_token")
         var settings = LocalService.Settings()
@@ -97,7 +111,7 @@ public final class PodRunner {
         settings.logDirectory = Path.join(podDirectory, "service")
         settings.refreshToken = LocalService.newRefreshToken()
         settings.echo = false
-        settings.groupSizes = ["\(plan.taskName)-group": 1]
+        settings.groupSizes = [plan.group: 1]
         try FileSystem.replaceContents(tokenPath, with: Array(settings.refreshToken.utf8), mode: 0o600)
         let service = LocalService(settings)
         let bound = ConditionLock<Result<Int, OsmoError>?>(nil)

@@ -26,6 +26,13 @@ extension LocalService {
             }
             return Self.json(.ok, "[" + answers.joined(separator: ",") + "]")
         }
+        // Ours (the real service restarts tasks from its own logic): ask a task's ctrl to restart
+        // the command.
+        http.post("/api/workflow/{workflow}/restart/task/{task}") { _, context -> Response in
+            let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
+            self.state.queue(workflow, task).push("{\"action\": \"restart\"}")
+            return Self.json(.ok, "{}")
+        }
         http.post("/api/workflow/{workflow}/webserver/{task}") { request, context -> Response in
             let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
             guard let port = request.uri.queryParameters["task_port"].flatMap({ Int($0) }) else {

@@ -71,6 +71,9 @@ extension LocalService {
                 store.metric(workflow, object: object)
             default:
                 if let seq = JSONString.integer("Seq", in: object), seq > 0 {
+                    if state.lastSeq.withLock({ $0[taskKey] == nil }), let stored = store.storedSeq(workflow, task) {
+                        state.lastSeq.withLock { $0[taskKey] = max($0[taskKey] ?? 0, stored) }
+                    }
                     let duplicate = state.lastSeq.withLock { last -> Bool in
                         if let previous = last[taskKey], seq <= previous { return true }
                         last[taskKey] = seq

@@ -7,7 +7,7 @@ import WSCore
 /// (`…/client/{key}`) websockets of one key and copies BINARY frames between them. Whichever side
 /// comes first waits up to the timeout for the other. An empty frame ends one direction and is
 /// passed on (so each end can half-close its socket); the pair ends when both directions have
-/// ended or either side leaves. A TEXT frame is a protocol error and ends the pair.
+/// ended or either side leaves. TEXT frames pass unchanged (webserver websockets).
 final class RouterHub: Sendable {
     final class Waiting: Sendable {
         let inbound: WebSocketInboundStream
@@ -117,9 +117,16 @@ final class RouterHub: Sendable {
     private static func direction(_ from: WebSocketInboundStream, _ to: WebSocketOutboundWriter) async -> Bool {
         do {
             for try await message in from.messages(maxSize: 1 << 26) {
-                guard case .binary(let buffer) = message else { return false }
-                try await to.write(.binary(buffer))
-                if buffer.readableBytes == 0 { return true }
+                switch message {
+                case .binary(let buffer):
+                    try await to.write(.binary(buffer))
+                    if buffer.readableBytes == 0 { return true }
+                case .text(let text):
+                    // Byte sessions (exec, TCP) never carry TEXT and their ends reject it; a
+                    // webserver's websocket does, and keeps it (the real router's
+                    // copy_websocket for browser sessions).
+                    try await to.write(.text(text))
+                }
             }
         } catch {}
         return false

@@ -1,5 +1,6 @@
 import Glibc
 import OsmoCore
+import OsmoNet
 import OsmoSystem
 import Synchronization
 
@@ -68,6 +69,17 @@ final class TaskLogStore: Sendable {
 
     func flush(_ workflow: String, _ task: String) {
         file(workflow, "\(task).jsonl")?.flush()
+    }
+
+    /// The highest `Seq` already stored for a task (a restarted service must still drop the
+    /// lines ctrl re-sends).
+    func storedSeq(_ workflow: String, _ task: String) -> Int? {
+        let path = Path.join(Path.join(directory, TaskLogStore.safe(workflow)), TaskLogStore.safe("\(task).jsonl"))
+        guard let text = try? FileSystem.readText(path) else { return nil }
+        for line in text.split(separator: "\n").reversed() {
+            if let seq = JSONString.integer("Seq", in: String(line)) { return seq }
+        }
+        return nil
     }
 
     func flushAll() {

@@ -335,7 +335,19 @@ public final class UserWrapper {
         self.run = nil
         lastTermination = termination
         makeOutputReadable()
-        if !restartAfterStop { finishCheckpoints() }
+        if !restartAfterStop && !pendingStopReply { finishCheckpoints() }
+        if pendingStopReply {
+            // Stopped by ctrl for a restart: not the task's end, so no ExecFinished/ExecFailed
+            // (the reference keeps its wait group open across the kill in the same way).
+            pendingStopReply = false
+            try channel?.send(SocketMessage(.userStopFinished))
+            if let ending { return exitStatus(for: ending) }
+            if restartAfterStop {
+                restartAfterStop = false
+                startCommand()
+            }
+            return nil
+        }
         switch termination {
         case .exited(0):
             try channel?.send(SocketMessage(.execFinished))
@@ -343,10 +355,6 @@ public final class UserWrapper {
             try channel?.send(SocketMessage(.execFailed, messageErr: "exit status \(code)"))
         case .signaled(let signal):
             try channel?.send(SocketMessage(.execFailed, messageErr: "signal: \(Self.goSignalName(signal))"))
-        }
-        if pendingStopReply {
-            pendingStopReply = false
-            try channel?.send(SocketMessage(.userStopFinished))
         }
         if let ending { return exitStatus(for: ending) }
         if restartAfterStop {

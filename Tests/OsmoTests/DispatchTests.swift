@@ -27,6 +27,10 @@ import Testing
         case .data: "Move datasets between object stores"
         case .ctrl: "-unixTimeout"
         case .pod: "Run a task pod locally"
+        case .service: "Serve the OSMO service endpoints"
+        case .exec: "Open a shell in a running task"
+        case .portForward: "Forward local ports to a running task"
+        case .workflow: "The reference CLI's workflow commands"
         }
     }
 
