@@ -21,8 +21,12 @@ mkdir -p "$static_dir"
 libstdcxx_a="$(g++ -print-file-name=libstdc++.a)"
 [ -f "$libstdcxx_a" ] || { echo "bundle: libstdc++.a not found (apt-get install libstdc++-12-dev)" >&2; exit 1; }
 ln -sf "$libstdcxx_a" "$static_dir/libstdc++.so"
+# Nothing outside the binary links against it: a version script that keeps every symbol local
+# lets the linker drop what only the dynamic symbol table kept alive (about 3 MB).
+printf '{ local: *; };\n' > "$static_dir/hide-all.map"
 flags=(-c release --static-swift-stdlib --product osmo --scratch-path "$scratch"
-       -Xlinker -L"$static_dir" -Xswiftc -Xclang-linker -Xswiftc -static-libgcc)
+       -Xlinker -L"$static_dir" -Xswiftc -Xclang-linker -Xswiftc -static-libgcc
+       -Xlinker --version-script="$static_dir/hide-all.map")
 swift build "${flags[@]}" >&2
 bin="$(swift build "${flags[@]}" --show-bin-path)/osmo"
 

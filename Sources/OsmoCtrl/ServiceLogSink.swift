@@ -18,7 +18,7 @@ public final class ServiceLogSink: LogSink {
             return cached.text
         }
         let time = LogTime.rfc3339(record.seconds, record.nanoseconds, prefix: prefix)
-        buffer.appendSequenced(ServiceFrames.logPrefix(source: record.source, time: time, text: record.text, ioType: record.kind.rawValue))
+        buffer.appendSequenced(ServiceFrames.logPrefix(source: record.source, time: time, text: record.text, ioType: record.kind.rawValue), mayWait: record.isUserOutput)
     }
 
     public func flush() {}

@@ -68,18 +68,53 @@ public enum JSONString {
     }
 
     /// The value of a top-level string field (`"IOType":"STDOUT"`) without escapes, as our and
-    /// the reference ctrl write it (no spaces).
+    /// the reference ctrl write it (no spaces). Byte search: a grapheme-aware `firstRange(of:)`
+    /// cost the local service most of its time.
     public static func field(_ name: String, in object: String) -> Substring? {
-        guard let range = object.firstRange(of: "\"\(name)\":\"") else { return nil }
-        let rest = object[range.upperBound...]
-        guard let end = rest.firstIndex(of: "\"") else { return nil }
-        return rest[..<end]
+        let pattern = Array("\"\(name)\":\"".utf8)
+        let utf8 = object.utf8
+        guard let start = find(pattern, in: utf8) else { return nil }
+        guard let end = utf8[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        return object[start..<end]
     }
 
     /// The value of a top-level integer field (`"Seq":42`).
     public static func integer(_ name: String, in object: String) -> Int? {
-        guard let range = object.firstRange(of: "\"\(name)\":") else { return nil }
-        let digits = object[range.upperBound...].prefix { $0.isNumber || $0 == "-" }
-        return Int(digits)
+        let pattern = Array("\"\(name)\":".utf8)
+        let utf8 = object.utf8
+        guard var i = find(pattern, in: utf8) else { return nil }
+        var value = 0
+        var negative = false
+        var digits = 0
+        if i < utf8.endIndex, utf8[i] == UInt8(ascii: "-") {
+            negative = true
+            i = utf8.index(after: i)
+        }
+        while i < utf8.endIndex, case let byte = utf8[i], byte >= 0x30 && byte <= 0x39 {
+            value = value &* 10 &+ Int(byte - 0x30)
+            digits += 1
+            i = utf8.index(after: i)
+        }
+        return digits == 0 ? nil : (negative ? -value : value)
+    }
+
+    /// The index just past the first occurrence of `pattern`.
+    static func find(_ pattern: [UInt8], in utf8: String.UTF8View) -> String.Index? {
+        guard let first = pattern.first else { return nil }
+        var i = utf8.startIndex
+        while let hit = utf8[i...].firstIndex(of: first) {
+            var a = hit
+            var matched = true
+            for byte in pattern {
+                guard a < utf8.endIndex, utf8[a] == byte else {
+                    matched = false
+                    break
+                }
+                a = utf8.index(after: a)
+            }
+            if matched { return a }
+            i = utf8.index(after: hit)
+        }
+        return nil
     }
 }

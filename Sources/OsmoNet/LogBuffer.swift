@@ -30,8 +30,14 @@ public final class LogBuffer: Sendable {
     private let state = Mutex(State())
     private let warning: @Sendable (Int) -> String
     public let doorbell = Doorbell()
-    /// Signalled whenever frames are acknowledged (a flush waits on it).
-    let drained = ConditionLock(0)
+    /// Counts acknowledgements; waiting for it to change is waiting for the next one.
+    let acknowledgements = ConditionLock(0)
+
+    /// Waits up to `timeout` seconds for the next acknowledgement.
+    func waitForAcknowledgement(timeout: Double) {
+        let seen = acknowledgements.withLock { $0 }
+        _ = acknowledgements.wait(timeout: timeout) { $0 != seen ? true : nil }
+    }
 
     /// `warning(n)` makes the frame that reports `n` dropped lines.
     public init(capacity: Int, warning: @escaping @Sendable (Int) -> String) {
@@ -42,16 +48,33 @@ public final class LogBuffer: Sendable {
     /// Adds a log frame whose sequence number is given here, under the lock, so numbers follow
     /// the buffer's order whichever thread produced the line. `quotedPrefix` is
     /// `ServiceFrames.logPrefix(…)`.
-    public func appendSequenced(_ quotedPrefix: String) {
-        append { seq in quotedPrefix + ",\\\"Seq\\\":\(seq)}\"\n" }
+    /// Only the command's own lines may wait for room (`mayWait`): ctrl's lines are also written
+    /// from the link's tasks, which must never block on the link.
+    public func appendSequenced(_ quotedPrefix: String, mayWait: Bool = false) {
+        append(mayWait: mayWait) { seq in quotedPrefix + ",\\\"Seq\\\":\(seq)}\"\n" }
     }
 
     /// Adds a complete frame.
     public func append(_ frame: String) {
-        append { _ in frame }
+        append(mayWait: false) { _ in frame }
     }
 
-    private func append(_ make: (UInt64) -> String) {
+    /// Set while the link is connected: a full buffer then makes producers wait (up to
+    /// `maxWaitSeconds` per line) for the service to acknowledge, instead of dropping lines. A
+    /// slow service slows the log's producer down (the wrapper, then the command's writes); only
+    /// a service that is away, or stalled longer than that, costs lines.
+    public let waitWhenFull = Atomic(false)
+    public let maxWaitSeconds = 2.0
+
+    private func append(mayWait: Bool, _ make: (UInt64) -> String) {
+        if mayWait, waitWhenFull.load(ordering: .relaxed), state.withLock({ $0.held >= capacity }) {
+            let deadline = Clock.now + maxWaitSeconds
+            while waitWhenFull.load(ordering: .relaxed), state.withLock({ $0.held >= capacity }) {
+                let left = deadline - Clock.now
+                if left <= 0 { break }
+                waitForAcknowledgement(timeout: min(left, 0.05))
+            }
+        }
         state.withLock { s in
             s.nextSeq += 1
             let frame = make(s.nextSeq)
@@ -96,8 +119,8 @@ public final class LogBuffer: Sendable {
 
     /// The service answered the oldest outstanding `LOG_DONE`: its frames are stored.
     func acknowledge() {
-        let held = state.withLock { s -> Int in
-            guard !s.markers.isEmpty else { return s.held }
+        state.withLock { s in
+            guard !s.markers.isEmpty else { return }
             let covered = min(s.markers.removeFirst(), s.held)
             s.head += covered
             s.sent -= covered
@@ -107,9 +130,8 @@ public final class LogBuffer: Sendable {
                 s.frames.removeFirst(s.head)
                 s.head = 0
             }
-            return s.held
         }
-        drained.withLock { $0 = held }
+        acknowledgements.withLock { $0 += 1 }
     }
 
     /// A new connection: everything not acknowledged goes again.

@@ -8,8 +8,21 @@ public enum ServiceFrames {
     /// `Seq` is ours: the reference service reads known keys only, and our local service uses it
     /// to drop the copies a reconnect re-sends.
     public static func logPrefix(source: String, time: String, text: String, ioType: String) -> String {
-        let quoted = GoJSON.quote("{\"Source\":\(GoJSON.quote(source)),\"Time\":\"\(time)\",\"Text\":\(GoJSON.quote(text)),\"IOType\":\"\(ioType)\"")
-        return String(quoted.dropLast())
+        var inner: [UInt8] = []
+        inner.reserveCapacity(text.utf8.count + source.utf8.count + 96)
+        inner.append(contentsOf: "{\"Source\":".utf8)
+        GoJSON.appendString(source, to: &inner)
+        inner.append(contentsOf: ",\"Time\":\"".utf8)
+        inner.append(contentsOf: time.utf8)
+        inner.append(contentsOf: "\",\"Text\":".utf8)
+        GoJSON.appendString(text, to: &inner)
+        inner.append(contentsOf: ",\"IOType\":\"".utf8)
+        inner.append(contentsOf: ioType.utf8)
+        inner.append(0x22)
+        var outer: [UInt8] = []
+        inner.withUnsafeBufferPointer { GoJSON.appendQuoted($0, to: &outer) }
+        outer.removeLast()
+        return String(decoding: outer, as: UTF8.self)
     }
 
     /// A complete log object (no `Seq`), e.g. the dropped-lines warning.

@@ -79,7 +79,7 @@ public final class ServiceLink: Sendable {
             if buffer.held == 0 { return true }
             let left = deadline - Clock.now
             if left <= 0 || stopped.isSet { return buffer.held == 0 }
-            _ = buffer.drained.wait(timeout: min(left, 0.5)) { held in held == 0 ? true : nil }
+            buffer.waitForAcknowledgement(timeout: min(left, 0.5))
         }
     }
 
@@ -146,7 +146,8 @@ public final class ServiceLink: Sendable {
                 onEvent(.note(failure.contains("RUNNING") ? "Waiting for task status to update to RUNNING." : "Failed to connect to the service (\(failure)); \(left) s left before giving up"))
                 lastNote = failure
             }
-            try? await Task.sleep(for: .seconds(ServiceLink.backoff(attempt)))
+            // Never sleep past the budget: running out is reported when it happens.
+            try? await Task.sleep(for: .seconds(min(ServiceLink.backoff(attempt), settings.budgetSeconds - down + 0.05)))
         }
     }
 
@@ -159,6 +160,8 @@ public final class ServiceLink: Sendable {
 
     private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, afterTries tries: Int) async throws {
         connected.store(true, ordering: .relaxed)
+        buffer.waitWhenFull.store(true, ordering: .relaxed)
+        defer { buffer.waitWhenFull.store(false, ordering: .relaxed) }
         let count = connectionCount.add(1, ordering: .relaxed).newValue
         onEvent(.note(count == 1 ? "Connected to the service" : "Reconnected to the service after \(tries) tries; sending \(buffer.held) buffered lines"))
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -39,23 +39,49 @@ public enum GoJSON {
     }
 
     public static func appendString(_ string: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        // Swift Strings are valid Unicode, so Go's invalid-UTF-8 → U+FFFD rule never applies here.
-        for scalar in string.unicodeScalars {
-            switch scalar.value {
-            case 0x22: out += [0x5C, 0x22]
-            case 0x5C: out += [0x5C, 0x5C]
-            case 0x0A: out += [0x5C, UInt8(ascii: "n")]
-            case 0x0D: out += [0x5C, UInt8(ascii: "r")]
-            case 0x09: out += [0x5C, UInt8(ascii: "t")]
-            case 0x00..<0x20, 0x3C, 0x3E, 0x26:
-                out += [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(scalar.value >> 4)], hex[Int(scalar.value & 0xF)]]
-            case 0x2028, 0x2029:
-                out += Array("\\u202".utf8) + [hex[Int(scalar.value & 0xF)]]
+        var string = string
+        string.withUTF8 { appendQuoted($0, to: &out) }
+    }
+
+    /// Quotes UTF-8 bytes (valid: they come from a Swift String): runs of bytes that need no
+    /// escape are copied whole, so a log line costs one pass and no allocation per character
+    /// (the service link quotes every line twice).
+    public static func appendQuoted(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + bytes.count + 2)
+        out.append(0x22)
+        var runStart = 0
+        var i = 0
+        let count = bytes.count
+        while i < count {
+            let byte = bytes[i]
+            var escape: (UInt8, UInt8)? = nil
+            var unicode: UInt32? = nil
+            var width = 1
+            switch byte {
+            case 0x22: escape = (0x5C, 0x22)
+            case 0x5C: escape = (0x5C, 0x5C)
+            case 0x0A: escape = (0x5C, UInt8(ascii: "n"))
+            case 0x0D: escape = (0x5C, UInt8(ascii: "r"))
+            case 0x09: escape = (0x5C, UInt8(ascii: "t"))
+            case 0x00..<0x20, 0x3C, 0x3E, 0x26: unicode = UInt32(byte)
+            case 0xE2 where i + 2 < count && bytes[i + 1] == 0x80 && (bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9):
+                unicode = bytes[i + 2] == 0xA8 ? 0x2028 : 0x2029
+                width = 3
             default:
-                out += Array(String(scalar).utf8)
+                i += 1
+                continue
             }
+            if runStart < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i])) }
+            if let (a, b) = escape {
+                out.append(a)
+                out.append(b)
+            } else if let value = unicode {
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), hex[Int(value >> 12 & 0xF)], hex[Int(value >> 8 & 0xF)], hex[Int(value >> 4 & 0xF)], hex[Int(value & 0xF)]])
+            }
+            i += width
+            runStart = i
         }
-        out.append(UInt8(ascii: "\""))
+        if runStart < count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<count])) }
+        out.append(0x22)
     }
 }

@@ -47,6 +47,9 @@ extension LocalService {
 
     private func receiveLogs(_ workflow: String, _ task: String, _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
         let taskKey = "\(workflow)/\(task)"
+        // Looked up once per connection, not per line.
+        let sequence = state.seqCell(taskKey) { store.storedSeq(workflow, task) }
+        let file = store.file(workflow, "\(task).jsonl")
         for try await message in inbound.messages(maxSize: 1 << 22) {
             let text: String
             switch message {
@@ -70,22 +73,12 @@ extension LocalService {
             case "METRICS":
                 store.metric(workflow, object: object)
             default:
-                if let seq = JSONString.integer("Seq", in: object), seq > 0 {
-                    if state.lastSeq.withLock({ $0[taskKey] == nil }), let stored = store.storedSeq(workflow, task) {
-                        state.lastSeq.withLock { $0[taskKey] = max($0[taskKey] ?? 0, stored) }
-                    }
-                    let duplicate = state.lastSeq.withLock { last -> Bool in
-                        if let previous = last[taskKey], seq <= previous { return true }
-                        last[taskKey] = seq
-                        return false
-                    }
-                    if duplicate {
-                        state.stats.withLock { $0.duplicatesDropped += 1 }
-                        continue
-                    }
+                if let seq = JSONString.integer("Seq", in: object), seq > 0, !sequence.accept(seq) {
+                    state.stats.withLock { $0.duplicatesDropped += 1 }
+                    continue
                 }
                 state.stats.withLock { $0.linesStored += 1 }
-                store.log(workflow, task, object: object, time: JSONString.field("Time", in: object), text: Self.text(of: object))
+                store.log(file, task, object: object, time: JSONString.field("Time", in: object), text: Self.text(of: object))
             }
         }
     }

@@ -16,7 +16,7 @@ final class ServiceState: Sendable {
     let groups = Mutex([String: String]())
     let queues = Mutex([String: ActionQueue]())
     let barriers = Mutex([String: Set<String>]())
-    let lastSeq = Mutex([String: Int]())
+    let lastSeq = Mutex([String: SeqCell]())
     let stats = Mutex(Stats())
     /// Group sizes given on the command line (`--group NAME=SIZE`).
     let groupSizes: [String: Int]
@@ -32,6 +32,16 @@ final class ServiceState: Sendable {
             let queue = ActionQueue()
             queues[key] = queue
             return queue
+        }
+    }
+
+    /// The task's last stored sequence number, shared by its successive connections.
+    func seqCell(_ key: String, initial: () -> Int?) -> SeqCell {
+        lastSeq.withLock { cells in
+            if let cell = cells[key] { return cell }
+            let cell = SeqCell(initial() ?? 0)
+            cells[key] = cell
+            return cell
         }
     }
 
@@ -90,5 +100,20 @@ final class ActionQueue: Sendable {
         guard !actions.isEmpty else { return }
         items.withLock { $0.insert(contentsOf: actions, at: 0) }
         doorbell.ring()
+    }
+}
+
+/// The highest `Seq` stored for one task.
+final class SeqCell: Sendable {
+    private let last: Mutex<Int>
+    init(_ value: Int) { last = Mutex(value) }
+
+    /// Records `seq`; false when it was stored already (a copy re-sent after a reconnect).
+    func accept(_ seq: Int) -> Bool {
+        last.withLock { last in
+            guard seq > last else { return false }
+            last = seq
+            return true
+        }
     }
 }

@@ -53,8 +53,8 @@ final class TaskLogStore: Sendable {
         }
     }
 
-    func log(_ workflow: String, _ task: String, object: String, time: Substring?, text: @autoclosure () -> String?) {
-        file(workflow, "\(task).jsonl")?.append(object)
+    func log(_ file: File?, _ task: String, object: String, time: Substring?, text: @autoclosure () -> String?) {
+        file?.append(object)
         if echo, let text = text() {
             let stamp = time.map { LogStamp.console($0) } ?? ""
             print("\(stamp) [\(task)] \(text)")

@@ -115,6 +115,20 @@ import Testing
         #expect(records.contains { $0.Text == "Restarted the command" })
     }
 
+    /// A service that never answers: after the `-timeout` budget (1 minute) ctrl gives up with
+    /// code 21 in its termination log; the wrapper then stops the command.
+    @Test func unreachableServiceEndsWithCode21() throws {
+        let service = try ServiceProcess()
+        service.kill()
+        let started = Clock.now
+        let pod = try PodProcess(service: service, workflow: "wf-gone", task: "t", options: ["--ctrl-arg", "-timeout", "--ctrl-arg", "1"], command: ["sleep", "300"])
+        let status = pod.wait(timeout: 150)
+        #expect(status != 0 && status != -1, "\(pod.output)")
+        #expect(Clock.now - started >= 59)
+        #expect(text(of: Path.join(pod.podDirectory, "ctrl.termination-log")).contains("\"code\":21"), "\(pod.output)")
+        #expect(pod.output.contains("cannot reach the service"))
+    }
+
     /// Metrics: group_metrics for the download and the upload, task_io_metrics per transfer.
     @Test func transferMetricsReachTheService() throws {
         let service = try ServiceProcess()
