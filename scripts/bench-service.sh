@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The service plane's numbers, from the release bundle, each beside its peer in the same run:
 #  1. log delivery to the service with zero loss: N lines of 100 bytes from the user's command to
-#     `osmo service` (stored, acknowledged, checked line by line); lines/s. Peer: the same pod with
-#     no service (relay to stdout and the file only), and the reference's ~10 lines/s.
+#     `osmo service` (stored, acknowledged, checked line by line; default 10,000-line buffer); lines/s.
+#     Peer: the same pod with no service (relay to stdout and the file only), and the reference's
+#     ~10 lines/s. Everything (generator, wrapper, ctrl, service) shares this machine's cores.
 #  2. exec: session set-up (spawn to first prompt) and keystroke round trip p50/p99 through
 #     client → service/router → ctrl → wrapper → PTY, vs /bin/sh on a local PTY.
 #  3. TCP port-forward throughput (echo both ways, SHA-256 checked) vs a direct loopback
@@ -18,7 +19,13 @@ osmo="$PWD/dist/osmo/bin/osmo"
 python="$(python3 -c 'import sys; print(sys.executable)')"   # skip pyenv's wrapper start-up
 work="$(mktemp -d /tmp/osmo-bench-service-XXXXXX)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 1
+  pkill -9 -f "$work" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 "$osmo" service --listen 127.0.0.1:0 --log-dir "$work/logs" --quiet > "$work/service.out" 2>&1 &
@@ -34,7 +41,7 @@ for mode in service none; do
   start=$(date +%s.%N)
   if [ $mode = service ]; then
     "$osmo" pod run --pod-dir "$work/pod-$mode" --service "$url" --refresh-token-file "$token" --workflow bench --task t \
-      --ctrl-arg -logsBufferSize --ctrl-arg 1000000 -- /bin/sh -c "$gen" > /dev/null 2>&1
+      -- /bin/sh -c "$gen" > /dev/null 2>&1
   else
     "$osmo" pod run --pod-dir "$work/pod-$mode" --no-service -- /bin/sh -c "$gen" > /dev/null 2>&1
   fi
