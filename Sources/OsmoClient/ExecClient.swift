@@ -63,7 +63,7 @@ public struct ExecClient: Sendable {
         defer { terminal.restore() }
         let trailer = Shared(ExitTrailer())
         let target = WebSocketTarget(url: info.url("exec", workflow: workflow), headers: service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds))
-        try await WebSocketDial.connect(target) { inbound, outbound in
+        let close = try await WebSocketDial.connect(target) { inbound, outbound in
             let size = RawTerminal.windowSize(0) ?? (24, 80)
             try await outbound.write(.binary(ByteBuffer(string: "{\"Rows\":\(size.rows),\"Cols\":\(size.cols),\"ExitStatus\":true}")))
             try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -97,6 +97,9 @@ public struct ExecClient: Sendable {
                     if outputEnded { break }
                 }
             }
+        }
+        if case .unknown(4000) = close?.closeCode {
+            throw OsmoError(.io, "the task did not join the session within the router's timeout (\(close?.reason ?? "no reason given")): is it still running?")
         }
         return trailer.value.withLock { $0.status } ?? 0
     }

@@ -95,10 +95,11 @@ public final class Controller: @unchecked Sendable {
         do { listener = try UnixListener(path: options.socketPath) } catch {
             throw Failure(code: .unixMessageFailed, message: "cannot listen on \(options.socketPath): \(error)")
         }
+        service?.connect()
         let socket = try acceptWrapper(listener)
         channel = MessageChannel(socket: socket)
         log("Client connected [unix]")
-        service?.start(channel: channel!, listener: listener)
+        service?.serveSessions(channel: channel!, listener: listener)
         try checkAccess()
         let downloadStart = Clock.epochSeconds
         try downloadInputs()

@@ -74,10 +74,15 @@ public final class ServiceSession: Sendable {
         weak var session: ServiceSession?
     }
 
-    /// Connects (in the background); exec sessions can be served from now on.
-    public func start(channel: MessageChannel, listener: UnixListener) {
-        self.channel.withLock { $0 = channel }
+    /// Connects in the background (before the wrapper is there, so even a wrapper that never
+    /// comes is reported to the service).
+    public func connect() {
         link.start()
+    }
+
+    /// Exec sessions can be served from now on.
+    public func serveSessions(channel: MessageChannel, listener: UnixListener) {
+        self.channel.withLock { $0 = channel }
         ThreadStarter.detach { [self] in acceptExecSessions(listener) }
     }
 

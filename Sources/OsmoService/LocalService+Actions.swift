@@ -8,12 +8,14 @@ extension LocalService {
     func addActionRoutes(_ http: Router<BasicWebSocketRequestContext>) {
         http.post("/api/workflow/{workflow}/exec/task/{task}") { request, context -> Response in
             let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
+            if let refusal = self.refuseUnknown(workflow, task) { return refusal }
             let entry = request.uri.queryParameters["entry_command"].map { URLQuery.unescape(String($0)) } ?? "/bin/bash"
             let answer = self.queueAction(.exec, workflow: workflow, task: task) { $0.entryCommand = entry }
             return Self.json(.ok, answer)
         }
         http.post("/api/workflow/{workflow}/portforward/{task}") { request, context -> Response in
             let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
+            if let refusal = self.refuseUnknown(workflow, task) { return refusal }
             let query = request.uri.queryParameters
             let ports = query.getAll("task_ports").compactMap { Int($0) }
             guard !ports.isEmpty else { return Self.json(.badRequest, "{\"message\":\"No port is provided!\",\"error_code\":\"USER\"}") }
@@ -35,11 +37,18 @@ extension LocalService {
         }
         http.post("/api/workflow/{workflow}/webserver/{task}") { request, context -> Response in
             let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
+            if let refusal = self.refuseUnknown(workflow, task) { return refusal }
             guard let port = request.uri.queryParameters["task_port"].flatMap({ Int($0) }) else {
                 return Self.json(.badRequest, "{\"message\":\"task_port is required\",\"error_code\":\"USER\"}")
             }
             return Self.json(.ok, self.queueAction(.webserver, workflow: workflow, task: task) { $0.taskPort = port })
         }
+    }
+
+    /// 404 for a task whose ctrl never connected (a typo, or a task not started yet).
+    func refuseUnknown(_ workflow: String, _ task: String) -> Response? {
+        guard !state.knownTasks.withLock({ $0.contains("\(workflow)/\(task)") }) else { return nil }
+        return Self.json(.notFound, "{\"message\":\"Task \(task) of workflow \(workflow) is not running (its osmo-ctrl has not connected to this service)\",\"error_code\":\"USER\"}")
     }
 
     /// Queues the action and returns `{"router_address","key","cookie"}`.

@@ -14,6 +14,7 @@ extension LocalService {
             let workflow = try context.requestContext.parameters.require("workflow")
             let task = try context.requestContext.parameters.require("task")
             self.state.stats.withLock { $0.connections += 1 }
+            self.state.knownTasks.withLock { _ = $0.insert("\(workflow)/\(task)") }
             let queue = self.state.queue(workflow, task)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.deliverActions(queue, outbound) }

@@ -18,6 +18,9 @@ final class ServiceState: Sendable {
     let barriers = Mutex([String: Set<String>]())
     let lastSeq = Mutex([String: SeqCell]())
     let stats = Mutex(Stats())
+    /// Tasks whose ctrl has connected at least once (`wf/task`): actions for others are refused,
+    /// as the real service refuses tasks that are not running.
+    let knownTasks = Mutex(Set<String>())
     /// Group sizes given on the command line (`--group NAME=SIZE`).
     let groupSizes: [String: Int]
 

@@ -3,12 +3,14 @@ import Logging
 import OsmoCore
 import OsmoSystem
 
-/// One `osmo exec` session (ctrl's `UserExecStart`): dials back to ctrl's socket, reads the
+/// One `osmo exec` session (ctrl's `UserExecStart`): on the connection dialed back to ctrl, reads the
 /// client's `{"Rows":R,"Cols":C}`, runs the entry command on a new pseudo-terminal as a session
 /// leader, and pumps raw bytes both ways, applying in-band `\0RESIZE:{"Rows":R,"Cols":C}` records.
 /// Runs on its own thread; the wrapper's loop reaps the shell like any other child.
-struct ExecSession {
+struct ExecSession: @unchecked Sendable {
     let command: String
+    /// The sub-connection, dialed by the wrapper's loop in message order.
+    let socket: UnixSocket
     let options: WrapperOptions
     let logger: Logger
 
@@ -21,7 +23,6 @@ struct ExecSession {
     }
 
     private func serve() throws {
-        let socket = try UnixSocket.connect(to: options.socketPath)
         defer { socket.close() }
         var pending: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)

@@ -198,7 +198,14 @@ public final class UserWrapper {
                 restartAfterStop = true
             }
         case .userExecStart:
-            let session = ExecSession(command: message.command, options: options, logger: logger)
+            // Dial here, in message order: ctrl pairs connections with its requests oldest
+            // first, so dialing from the session threads (racing) could swap two sessions.
+            let socket: UnixSocket
+            do { socket = try UnixSocket.connect(to: options.socketPath) } catch {
+                logger.error("exec session '\(message.command)': cannot dial osmo-ctrl: \(error)")
+                return
+            }
+            let session = ExecSession(command: message.command, socket: socket, options: options, logger: logger)
             ThreadStarter.detach { session.run() }
         default:
             logger.warning("ignored unexpected message type \(message.type)")

@@ -41,6 +41,16 @@ import Testing
         #expect(try client.wait() == .exited(7))
     }
 
+    /// A task that never connected (a typo) is refused at once, with the reason.
+    @Test func execIntoUnknownTaskFailsClearly() throws {
+        let service = try ServiceProcess()
+        let exec = try Shell.run(OsmoBinary.path, ["exec", "wf-none", "nosuch", "--service", service.url, "--", "true"], stdin: "")
+        #expect(exec.status == 1, "\(exec.stdout) \(exec.stderr)")
+        #expect(exec.stderr.contains("HTTP 404") && exec.stderr.contains("not running"), "\(exec.stderr)")
+        let forward = try Shell.run(OsmoBinary.path, ["port-forward", "wf-none", "nosuch", "--service", service.url, "--port", "0:80"])
+        #expect(forward.status == 1 && forward.stderr.contains("not running"), "\(forward.stderr)")
+    }
+
     /// Twenty sessions at once, each with its own output and exit status.
     @Test func twentyConcurrentExecSessions() throws {
         let service = try ServiceProcess()
@@ -74,7 +84,7 @@ import Testing
         let answered = Double(Clock.wall.seconds % 86400)
         #expect(exec.status == 0, "\(exec.stderr)")
         #expect(exec.stdout.contains("inside"))
-        #expect(pod.wait(timeout: 60) == 0, "\(pod.output)")
+        #expect(pod.wait(timeout: 60) == 0, "\(pod.output.split(separator: "\n").joined(separator: " | ")) user: \(text(of: Path.join(pod.podDirectory, "user-container.log")))")
         let gathered = service.records("wf-early", "t").first { $0.Text == "All Inputs Gathered" }
         #expect((gathered?.seconds ?? 0) > answered - 1, "inputs were complete before the exec session")
     }
