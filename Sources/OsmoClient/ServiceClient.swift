@@ -62,10 +62,7 @@ public struct ServiceClient: Sendable {
         if let token, !token.isEmpty { headers.append("Authorization: Bearer \(token)") }
         var request = HTTPRequest(url: "\(baseURL)\(path)?\(queryText)", method: "POST", headers: headers, body: [], label: "\(baseURL)\(path)")
         request.acceptAnyStatus = true
-        let engine = try TransferEngine.shared()
-        let response: HTTPResponse = try await withCheckedThrowingContinuation { continuation in
-            engine.submit(request) { continuation.resume(with: $0) }
-        }
+        let response = try await TransferEngine.shared().response(to: request)
         guard response.status == 200 else {
             let detail = String(decoding: response.body.prefix(300), as: UTF8.self)
             let code: OsmoError.Code = response.status == 401 || response.status == 403 ? .unauthorized : .protocolViolation

@@ -94,7 +94,7 @@ public final class TokenSource: Sendable {
         request.acceptAnyStatus = true
         let response: HTTPResponse
         do {
-            response = try await TokenSource.perform(request)
+            response = try await TransferEngine.shared().response(to: request)
         } catch {
             throw Failure.unreachable("\(error)")
         }
@@ -113,13 +113,6 @@ public final class TokenSource: Sendable {
         default:
             let reason = answer.message ?? answer.error ?? String(decoding: response.body.prefix(200), as: UTF8.self)
             throw Failure.refused("HTTP \(response.status): \(reason)")
-        }
-    }
-
-    static func perform(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let engine = try TransferEngine.shared()
-        return try await withCheckedThrowingContinuation { continuation in
-            engine.submit(request) { continuation.resume(with: $0) }
         }
     }
 }
