@@ -72,8 +72,7 @@ public final class ConsoleLogSink: LogSink {
 public final class JSONLinesLogSink: LogSink {
     private let writer: BufferedWriter
     private let fd: Int32
-    /// The formatted second of the last record: a relay stamps thousands of lines per second.
-    private let second = Mutex((seconds: -1, text: ""))
+    private let stamper = RFC3339Stamper()
 
     public init(path: String) throws {
         try FileSystem.makeDirectory(Path.parent(path), mode: 0o755)
@@ -86,18 +85,14 @@ public final class JSONLinesLogSink: LogSink {
     deinit { close(fd) }
 
     public func emit(_ record: LogRecord) {
-        let prefix = second.withLock { cached in
-            if cached.seconds != record.seconds { cached = (record.seconds, LogTime.rfc3339Seconds(record.seconds)) }
-            return cached.text
-        }
-        writer.append(JSONLinesLogSink.json(record, secondsPrefix: prefix) + "\n")
+        writer.append(JSONLinesLogSink.json(record, time: stamper.stamp(record)) + "\n")
     }
 
     public func flush() { writer.flush() }
 
     /// `{"Source":…,"Time":…,"Text":…,"IOType":…}` with Go's escaping (the service's bytes).
-    public static func json(_ record: LogRecord, secondsPrefix: String? = nil) -> String {
-        "{\"Source\":\(GoJSON.quote(record.source)),\"Time\":\"\(LogTime.rfc3339(record.seconds, record.nanoseconds, prefix: secondsPrefix))\","
+    public static func json(_ record: LogRecord, time: String? = nil) -> String {
+        "{\"Source\":\(GoJSON.quote(record.source)),\"Time\":\"\(time ?? LogTime.rfc3339(record.seconds, record.nanoseconds))\","
             + "\"Text\":\(GoJSON.quote(record.text)),\"IOType\":\"\(record.kind.rawValue)\"}"
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import Glibc
 
 /// Time stamps in the two renderings the platform uses.
@@ -42,5 +43,19 @@ enum LogTime {
         let millis = Int((seconds - Double(whole)) * 1000)
         let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
         return "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday)) \(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec)).\(ms)"
+    }
+}
+
+/// `LogTime.rfc3339` for a stream of records, reusing the formatted second (a relay stamps
+/// thousands of lines per second). One per sink: the JSON-lines file and the service link.
+final class RFC3339Stamper: Sendable {
+    private let second = Mutex((seconds: -1, text: ""))
+
+    func stamp(_ record: LogRecord) -> String {
+        let prefix = second.withLock { cached in
+            if cached.seconds != record.seconds { cached = (record.seconds, LogTime.rfc3339Seconds(record.seconds)) }
+            return cached.text
+        }
+        return LogTime.rfc3339(record.seconds, record.nanoseconds, prefix: prefix)
     }
 }

@@ -20,10 +20,16 @@ public final class LogBuffer: Sendable {
         /// For each `LOG_DONE` sent and not yet answered: how many frames it covers.
         var markers: [Int] = []
         var dropped = 0
-        var totalDropped = 0
-        var acknowledged = 0
         var nextSeq: UInt64 = 0
         var held: Int { frames.count - head }
+
+        /// Drops the forgotten frames in front once they are most of the array.
+        mutating func compact() {
+            if head > 4096 && head * 2 > frames.count {
+                frames.removeFirst(head)
+                head = 0
+            }
+        }
     }
 
     public let capacity: Int
@@ -84,11 +90,7 @@ public final class LogBuffer: Sendable {
                 // The markers count frames from the head: the dropped one no longer needs covering.
                 if !s.markers.isEmpty { s.markers = s.markers.map { max(0, $0 - 1) } }
                 s.dropped += 1
-                s.totalDropped += 1
-                if s.head > 4096 && s.head * 2 > s.frames.count {
-                    s.frames.removeFirst(s.head)
-                    s.head = 0
-                }
+                s.compact()
             }
             s.frames.append(frame)
         }
@@ -124,12 +126,8 @@ public final class LogBuffer: Sendable {
             let covered = min(s.markers.removeFirst(), s.held)
             s.head += covered
             s.sent -= covered
-            s.acknowledged += covered
             s.markers = s.markers.map { $0 - covered }
-            if s.head > 4096 && s.head * 2 > s.frames.count {
-                s.frames.removeFirst(s.head)
-                s.head = 0
-            }
+            s.compact()
         }
         acknowledgements.withLock { $0 += 1 }
     }
@@ -144,8 +142,4 @@ public final class LogBuffer: Sendable {
 
     /// Frames written and awaiting an answer, or not written yet.
     public var held: Int { state.withLock { $0.held } }
-    public var unsent: Int { state.withLock { $0.held - $0.sent + ($0.dropped > 0 ? 1 : 0) } }
-    public var totalDropped: Int { state.withLock { $0.totalDropped } }
-    public var acknowledged: Int { state.withLock { $0.acknowledged } }
-    var hasUnansweredMarker: Bool { state.withLock { !$0.markers.isEmpty } }
 }

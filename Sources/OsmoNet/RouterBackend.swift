@@ -93,10 +93,7 @@ public struct RouterBackend: Sendable {
         try await dial(action.action.rawValue, router: action.routerAddress, key: action.key, cookie: action.cookie) { inbound, _ in
             try await withThrowingDiscardingTaskGroup { group in
                 for try await message in inbound.messages(maxSize: 1 << 20) {
-                    let bytes: [UInt8] = switch message {
-                    case .text(let text): Array(text.utf8)
-                    case .binary(var buffer): buffer.readBytes(length: buffer.readableBytes) ?? []
-                    }
+                    let bytes = message.bytes
                     guard let request = try? JSONDecoder().decode(ConnectionRequest.self, from: Data(bytes)) else {
                         note("port-forward: ignoring a control message that is not a connection request (\(bytes.count) bytes)")
                         continue

@@ -49,7 +49,6 @@ public final class ServiceLink: Sendable {
     /// When the batch being written started (the write deadline's clock).
     let writing = Mutex<Double?>(nil)
     /// Connections made so far (1 = the first).
-    public var connections: Int { connectionCount.load(ordering: .relaxed) }
     private let connectionCount = Atomic(0)
 
     public init(
@@ -67,8 +66,6 @@ public final class ServiceLink: Sendable {
     public func start() {
         Task.detached { await self.run() }
     }
-
-    public var isConnected: Bool { connected.load(ordering: .relaxed) }
 
     /// Blocks until every frame was acknowledged by the service, or `timeout` seconds passed.
     /// Returns whether everything arrived.
@@ -220,11 +217,7 @@ public final class ServiceLink: Sendable {
 
     private func read(_ inbound: WebSocketInboundStream) async throws {
         for try await message in inbound.messages(maxSize: 1 << 20) {
-            let bytes: [UInt8]
-            switch message {
-            case .text(let text): bytes = Array(text.utf8)
-            case .binary(var buffer): bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-            }
+            let bytes = message.bytes
             do {
                 let action = try ServiceAction.decode(bytes)
                 if action.action == .logDone {

@@ -52,9 +52,6 @@ public final class TokenSource: Sendable {
 
     public let settings: Settings
     private let state = Mutex((token: "", expiresAt: 0.0, margin: 0.0))
-    /// How many tokens were fetched (for the log and tests).
-    public var refreshCount: Int { refreshes.load(ordering: .relaxed) }
-    private let refreshes = Atomic(0)
 
     public init(_ settings: Settings) {
         self.settings = settings
@@ -104,7 +101,6 @@ public final class TokenSource: Sendable {
             let expiresAt = answer.expiresAt ?? now + 300
             let margin = min(30, max(1, (expiresAt - now) / 4))
             state.withLock { $0 = (token, expiresAt, margin) }
-            refreshes.add(1, ordering: .relaxed)
             return token
         }
         switch answer.error {
