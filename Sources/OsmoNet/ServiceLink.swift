@@ -205,12 +205,16 @@ public final class ServiceLink: Sendable {
                     try await outbound.write(.text(frame))
                     written += 1
                 }
-                try await outbound.write(.text(logDoneFrame()))
             } catch {
                 buffer.wrote(written, marked: false)
                 throw error
             }
+            // The marker is recorded before its LOG_DONE goes out: the answer can arrive before
+            // this task runs again, and an answer with no marker waiting would be lost (the
+            // batch then stayed unacknowledged and the final flush waited its whole timeout).
+            // If the write fails, the reconnect forgets every marker anyway.
             buffer.wrote(written, marked: true)
+            try await outbound.write(.text(logDoneFrame()))
             writing.withLock { $0 = nil }
         }
     }
