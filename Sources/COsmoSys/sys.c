@@ -15,6 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 
 static int saved_argc;
 static char **saved_argv;
@@ -211,4 +214,19 @@ int osmo_make_raw(int fd, struct termios *saved) {
 
 int osmo_restore_terminal(int fd, const struct termios *saved) {
     return tcsetattr(fd, TCSANOW, saved);
+}
+
+int osmo_openat2(int dirfd, const char *path, int flags, unsigned int mode, uint64_t resolve) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(flags | O_CLOEXEC);
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = resolve;
+    long fd;
+    do { fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how); } while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int osmo_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int noreplace) {
+    return renameat2(olddirfd, oldpath, newdirfd, newpath, noreplace ? RENAME_NOREPLACE : 0);
 }

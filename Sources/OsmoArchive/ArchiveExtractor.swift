@@ -21,15 +21,42 @@ public struct ArchiveExtractor {
         public static let damaged = OsmoError.Code("archive-damaged")
     }
 
-    /// Where entries go (must exist) and a name for messages.
-    public let destination: String
+    /// Where entries go (nothing is created outside it) and a name for messages.
+    public let root: ConfinedDirectory
     public let name: String
 
-    public init(destination: String, name: String) {
-        // Resolved once: libarchive's symlink check then never trips over the destination's own path.
-        self.destination = FileSystem.realPath(destination) ?? destination
+    public init(root: ConfinedDirectory, name: String, limits: Limits = .fromEnvironment) {
+        self.root = root
         self.name = name
+        self.limits = limits
     }
+
+    /// Extracts into the existing directory at `destination`.
+    public init(destination: String, name: String, limits: Limits = .fromEnvironment) throws {
+        self.init(root: try ConfinedDirectory(destination), name: name, limits: limits)
+    }
+
+    /// Optional bounds on what one archive may expand to (0 = none), from
+    /// `OSMO_EXTRACT_MAX_BYTES` and `OSMO_EXTRACT_MAX_RATIO` (extracted bytes per archive byte).
+    public struct Limits: Sendable {
+        public var maxBytes: Int64 = 0
+        public var maxRatio: Int64 = 0
+
+        public init(maxBytes: Int64 = 0, maxRatio: Int64 = 0) {
+            self.maxBytes = maxBytes
+            self.maxRatio = maxRatio
+        }
+
+        public static let fromEnvironment: Limits = {
+            func number(_ name: String) -> Int64 {
+                guard let raw = getenv(name) else { return 0 }
+                return Int64(String(cString: raw)) ?? 0
+            }
+            return Limits(maxBytes: number("OSMO_EXTRACT_MAX_BYTES"), maxRatio: number("OSMO_EXTRACT_MAX_RATIO"))
+        }()
+    }
+
+    public let limits: Limits
 
     /// Extracts what `pipe` delivers; consumes it to the end (or cancels it on failure).
     public func extract(from pipe: BytePipe) throws -> Report {
@@ -65,9 +92,19 @@ public struct ArchiveExtractor {
         return try copyEntries(from: handle, reader: nil)
     }
 
+    /// Extracts an archive from an open file (read from its start; `fd` stays open).
+    public func extract(descriptor fd: Int32) throws -> Report {
+        let handle = archive_read_new()!
+        defer { archive_read_free(handle) }
+        osmo_archive_read_support_osmo(handle)
+        lseek(fd, 0, SEEK_SET)
+        guard archive_read_open_fd(handle, fd, 1 << 20) == ARCHIVE_OK else { throw damaged(handle, nil) }
+        return try copyEntries(from: handle, reader: nil)
+    }
+
     /// Decodes on this thread, writes through a `DiskWriter` pool.
     private func copyEntries(from handle: OpaquePointer, reader: PipeReader?) throws -> Report {
-        let writer = DiskWriter(root: destination, threads: ArchiveExtractor.writerThreads)
+        let writer = DiskWriter(root: root, threads: ArchiveExtractor.writerThreads)
         var report = Report()
         var rejected: [String] = []
         var entry: OpaquePointer?
@@ -80,9 +117,9 @@ public struct ArchiveExtractor {
                 switch prepare(entry, name: raw, writer: writer) {
                 case .failure(let refusal):
                     rejected.append("\(raw): \(refusal)")
-                    archive_read_data_skip(handle)
+                    try skip(handle, reader: reader)
                 case .success(nil):
-                    archive_read_data_skip(handle)
+                    try skip(handle, reader: reader)
                 case .success(let plan?):
                     report.entries += 1
                     try write(plan, entry: entry, from: handle, reader: reader, to: writer, report: &report)
@@ -157,39 +194,80 @@ public struct ArchiveExtractor {
             writer.hardlink(path, to: target)
         case .file(let path):
             report.files += 1
-            let size = archive_entry_size(entry)
-            if size <= ArchiveExtractor.wholeFileLimit && archive_entry_sparse_count(entry) == 0 {
-                var data = [UInt8]()
-                data.reserveCapacity(Int(max(size, 0)))
-                try readBlocks(handle, reader: reader) { bytes, offset in
-                    if Int(offset) > data.count { data += [UInt8](repeating: 0, count: Int(offset) - data.count) }
-                    data += bytes
-                }
-                report.bytes += Int64(data.count)
-                try writer.file(DiskWriter.FileJob(path: Path.join(destination, path), mode: mode, mtime: mtime, data: data))
+            let declared = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : -1
+            let limit = ArchiveExtractor.wholeFileLimit
+            var data = [UInt8]()
+            // Small files go to the pool whole, unless the entry turns out bigger than it said
+            // (a zip's sizes can lie): then it spills to a file written here, so memory stays
+            // bounded whatever an entry declares.
+            var stream: DiskWriter.StreamFile?
+            if declared < 0 || declared > limit || archive_entry_sparse_count(entry) != 0 {
+                stream = try writer.openStream(path)
             } else {
-                var written: Int64 = 0
-                try writer.stream(path, mode: mode, mtime: mtime, size: size) { write in
-                    try readBlocks(handle, reader: reader) { bytes, offset in
-                        try write(bytes, offset)
-                        written += Int64(bytes.count)
-                    }
+                data.reserveCapacity(Int(declared))
+            }
+            try readBlocks(handle, reader: reader, report: &report) { bytes, offset in
+                if let stream {
+                    try stream.write(bytes, at: offset)
+                    return
                 }
-                report.bytes += written
+                if offset + Int64(bytes.count) > limit {
+                    let spilled = try writer.openStream(path)
+                    try data.withUnsafeBytes { try spilled.write($0, at: 0) }
+                    data = []
+                    try spilled.write(bytes, at: offset)
+                    stream = spilled
+                    return
+                }
+                if Int(offset) > data.count { data += [UInt8](repeating: 0, count: Int(offset) - data.count) }
+                data += bytes
+            }
+            if let stream {
+                try stream.finish(length: max(declared, 0), mode: mode, mtime: mtime)
+            } else {
+                try writer.file(DiskWriter.FileJob(path: path, mode: mode, mtime: mtime, data: data))
             }
         }
     }
 
+    /// Skips the current entry's data, still reading (and so checking) it.
+    private func skip(_ handle: OpaquePointer, reader: PipeReader?) throws {
+        guard archive_read_data_skip(handle) == ARCHIVE_OK else { throw damaged(handle, reader) }
+    }
+
     /// Every data block of the current entry, with its offset (holes of sparse files skipped).
-    private func readBlocks(_ handle: OpaquePointer, reader: PipeReader?, _ body: (UnsafeRawBufferPointer, Int64) throws -> Void) throws {
+    /// A warning from a data read means a checksum or length did not match (zip CRC, a
+    /// compressor's check): corruption, so it fails the archive like any read error.
+    private func readBlocks(_ handle: OpaquePointer, reader: PipeReader?, report: inout Report,
+                            _ body: (UnsafeRawBufferPointer, Int64) throws -> Void) throws {
         var buffer: UnsafeRawPointer?
         var size = 0
         var offset: la_int64_t = 0
         while true {
             let rc = archive_read_data_block(handle, &buffer, &size, &offset)
             if rc == ARCHIVE_EOF { return }
-            guard rc >= ARCHIVE_WARN else { throw damaged(handle, reader) }
-            if size > 0 { try body(UnsafeRawBufferPointer(start: buffer, count: size), offset) }
+            guard rc == ARCHIVE_OK else { throw damaged(handle, reader) }
+            guard size > 0 else { continue }
+            report.bytes += Int64(size)
+            try checkLimits(handle, extracted: report.bytes)
+            try body(UnsafeRawBufferPointer(start: buffer, count: size), offset)
+        }
+    }
+
+    public enum LimitFailure {
+        public static let tooLarge = OsmoError.Code("archive-too-large")
+    }
+
+    private func checkLimits(_ handle: OpaquePointer, extracted: Int64) throws {
+        if limits.maxBytes > 0 && extracted > limits.maxBytes {
+            throw OsmoError(LimitFailure.tooLarge, "\(name) expands to more than \(limits.maxBytes) bytes (OSMO_EXTRACT_MAX_BYTES); raise the limit or download it with extraction off")
+        }
+        // Judged once past 1 MiB, so a tiny archive of a few small files is never refused.
+        if limits.maxRatio > 0 && extracted > 1 << 20 {
+            let read = max(archive_filter_bytes(handle, -1), 1)
+            if extracted / read > limits.maxRatio {
+                throw OsmoError(LimitFailure.tooLarge, "\(name) expands more than \(limits.maxRatio)× (\(extracted) bytes from \(read); OSMO_EXTRACT_MAX_RATIO); raise the limit or download it with extraction off")
+            }
         }
     }
 

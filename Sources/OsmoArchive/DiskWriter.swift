@@ -5,10 +5,20 @@ import OsmoSystem
 /// Writes extracted entries to disk with a small pool of threads, so that decompressing the
 /// archive (one thread) and creating files (kernel time) overlap instead of taking turns.
 ///
-/// The decoder hands over whole small files; directories are created at once (so their contents
-/// always have a parent), symlinks and hardlinks wait until every file exists, and directory
-/// modes and times are applied last, deepest first. Only this extraction's own symlinks can be
-/// in the fresh destination, so "never write through a symlink" is an exact prefix check.
+/// Every path is resolved by the kernel beneath the (fresh) extraction root with no symlink
+/// followed (`ConfinedDirectory`, policy `.refuse`): whatever the entries' names and links say,
+/// nothing is created outside it. Directories are created at once (so their contents always
+/// have a parent); hardlinks and then symlinks wait until every file exists; each symlink is
+/// then resolved for real and removed (refused) if it leads outside; directory modes and
+/// times are applied last, deepest first, through descriptors (never by following a path).
+///
+/// "A later entry of the same name wins", as with tar: a file or directory entry cancels a link
+/// still waiting under that name, and a link replaces a file of its name.
+///
+/// Concurrency model: the decoding thread alone calls `directory`, `symlink`, `hardlink`,
+/// `stream`, `finish` and `abandon` and owns the link and directory lists; the pool threads
+/// only take `FileJob`s from `queue` (a `ConditionLock`) and write them through the shared,
+/// immutable root descriptor.
 final class DiskWriter: @unchecked Sendable {
     struct FileJob {
         var path: String
@@ -26,17 +36,23 @@ final class DiskWriter: @unchecked Sendable {
         var failure: OsmoError?
     }
 
+    enum Link {
+        case symlink(target: String)
+        case hardlink(target: String)
+    }
+
     /// Bytes of whole files waiting for a writer; small, since the writers keep up (the bound
     /// only caps memory when the disk is the slow side).
     static let queueLimit = 16 << 20
     private let queue = ConditionLock(Queue())
     private var directories: [(path: String, mode: mode_t, mtime: timespec?)] = []
-    private var symlinks: [(path: String, target: String)] = []
-    private var hardlinks: [(path: String, target: String)] = []
+    /// Links in entry order; a cancelled one is nil.
+    private var links: [(path: String, link: Link)?] = []
+    private var linkIndex: [String: Int] = [:]
     private var symlinkPaths = Set<String>()
-    let root: String
+    let root: ConfinedDirectory
 
-    init(root: String, threads: Int) {
+    init(root: ConfinedDirectory, threads: Int) {
         self.root = root
         queue.withLock { $0.running = threads }
         for _ in 0..<threads {
@@ -44,7 +60,8 @@ final class DiskWriter: @unchecked Sendable {
         }
     }
 
-    /// True when `relative` would pass through a symlink this extraction created.
+    /// True when `relative` would pass through a symlink this extraction created (for a precise
+    /// refusal; the kernel refuses it anyway).
     func crossesSymlink(_ relative: String) -> Bool {
         guard !symlinkPaths.isEmpty else { return false }
         var prefix = ""
@@ -56,22 +73,36 @@ final class DiskWriter: @unchecked Sendable {
     }
 
     func directory(_ relative: String, mode: mode_t, mtime: timespec?) throws {
-        let path = Path.join(root, relative)
-        try Self.makeDirectories(path)
-        directories.append((path, mode, mtime))
+        cancelLink(relative)
+        close(try root.openDirectory(relative, create: true, symlinks: .refuse))
+        directories.append((relative, mode, mtime))
     }
 
     func symlink(_ relative: String, target: String) {
-        symlinks.append((Path.join(root, relative), target))
+        addLink(relative, .symlink(target: target))
         symlinkPaths.insert(relative)
     }
 
     func hardlink(_ relative: String, to targetRelative: String) {
-        hardlinks.append((Path.join(root, relative), Path.join(root, targetRelative)))
+        addLink(relative, .hardlink(target: targetRelative))
+    }
+
+    private func addLink(_ relative: String, _ link: Link) {
+        cancelLink(relative)
+        linkIndex[relative] = links.count
+        links.append((relative, link))
+    }
+
+    /// A later entry of the same name wins over a link that has not been made yet.
+    private func cancelLink(_ relative: String) {
+        guard let index = linkIndex.removeValue(forKey: relative) else { return }
+        links[index] = nil
+        symlinkPaths.remove(relative)
     }
 
     /// Queues a whole file (blocks while too much is queued).
     func file(_ job: FileJob) throws {
+        cancelLink(job.path)
         let size = job.data.count
         try queue.wait { q -> Result<Void, OsmoError>? in
             if let failure = q.failure { return .failure(failure) }
@@ -82,45 +113,139 @@ final class DiskWriter: @unchecked Sendable {
         }!.get()
     }
 
-    /// Writes a file on the calling thread from a block reader (large and sparse files).
-    func stream(_ relative: String, mode: mode_t, mtime: timespec?, size: Int64,
-                blocks: (_ write: (UnsafeRawBufferPointer, Int64) throws -> Void) throws -> Void) throws {
-        let path = Path.join(root, relative)
-        let fd = try Self.create(path)
-        defer { Glibc.close(fd) }
-        try blocks { bytes, offset in try FileSystem.writeAll(fd, bytes, at: offset, path: path) }
-        if ftruncate(fd, off_t(size)) != 0 { throw FileSystem.writeFailure(path, errno: errno) }
-        Self.finish(fd, mode: mode, mtime: mtime)
+    /// A file written on the calling thread, block by block (large, sparse or unsized entries).
+    final class StreamFile {
+        let fd: Int32
+        let display: String
+        private(set) var end: Int64 = 0
+
+        init(fd: Int32, display: String) {
+            self.fd = fd
+            self.display = display
+        }
+
+        deinit { close(fd) }
+
+        func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
+            try FileSystem.writeAll(fd, bytes, at: offset, path: display)
+            end = max(end, offset + Int64(bytes.count))
+        }
+
+        /// Sets the length (a sparse file's trailing hole), mode and time.
+        func finish(length: Int64, mode: mode_t, mtime: timespec?) throws {
+            if ftruncate(fd, off_t(max(length, end))) != 0 { throw FileSystem.writeFailure(display, errno: errno) }
+            DiskWriter.finish(fd, mode: mode, mtime: mtime)
+        }
+    }
+
+    func openStream(_ relative: String) throws -> StreamFile {
+        cancelLink(relative)
+        let fd = try root.createFile(relative, symlinks: .refuse)
+        return StreamFile(fd: fd, display: Path.join(root.path, relative))
     }
 
     /// Waits for the pool, then links, then fixes directory modes and times. Returns the names
-    /// of links that could not be made.
+    /// of links that could not be made or were refused.
     func finish() throws -> [String] {
         queue.withLock { $0.finished = true }
         let failure = queue.wait { $0.running == 0 ? Optional($0.failure) : nil }!
         if let failure { throw failure }
         var refused: [String] = []
-        for (path, target) in symlinks {
-            if Glibc.symlink(target, path) != 0 {
-                let err = errno
-                if err == EEXIST, unlink(path) == 0 || rmdir(path) == 0, Glibc.symlink(target, path) == 0 { continue }
-                refused.append("\(path.dropFirst(root.count + 1)): cannot create symlink: \(SystemCall.describe(errno: err))")
+        let pending = links.compactMap { $0 }
+        // Hardlinks first: their targets are regular files, reached without any symlink.
+        for case let (path, .hardlink(target)) in pending {
+            if let reason = makeHardlink(path, to: target) { refused.append("\(path): \(reason)") }
+        }
+        var made: [(path: String, target: String)] = []
+        for case let (path, .symlink(target)) in pending {
+            if let reason = makeSymlink(path, target: target) {
+                refused.append("\(path): \(reason)")
+            } else {
+                made.append((path, target))
             }
         }
-        for (path, target) in hardlinks {
-            unlink(path)
-            if link(target, path) != 0 {
-                refused.append("\(path.dropFirst(root.count + 1)): cannot create hardlink: \(SystemCall.describe(errno: errno))")
+        // With every link in place, each must really resolve inside (a chain of links that each
+        // look inside can lead out together).
+        for (path, target) in made where !staysInside(path, target: target) {
+            if let (parent, name) = try? root.parent(of: path, create: false, symlinks: .refuse) {
+                unlinkat(parent, name, 0)
+                close(parent)
             }
+            refused.append("\(path): symlink resolves outside the destination (\(target))")
         }
         for (path, mode, mtime) in directories.sorted(by: { $0.path.count > $1.path.count }) {
-            chmod(path, mode)
-            if let mtime {
-                var times = [mtime, mtime]
-                utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW)
-            }
+            guard let fd = try? root.openDirectory(path, create: false, symlinks: .refuse) else { continue }
+            DiskWriter.finish(fd, mode: mode, mtime: mtime)
+            close(fd)
         }
         return refused
+    }
+
+    /// Links `relative` to the regular file `target`, both beneath the root. Nil or the reason.
+    private func makeHardlink(_ relative: String, to target: String) -> String? {
+        do {
+            let (targetParent, targetName) = try root.parent(of: target, create: false, symlinks: .refuse)
+            defer { close(targetParent) }
+            var st = stat()
+            guard fstatat(targetParent, targetName, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+                return "hardlink target \(target) does not exist in the archive"
+            }
+            guard st.st_mode & S_IFMT == S_IFREG else { return "hardlink to \(target), which is not a regular file" }
+            let (parent, name) = try root.parent(of: relative, create: true, symlinks: .refuse)
+            defer { close(parent) }
+            if linkat(targetParent, targetName, parent, name, 0) == 0 { return nil }
+            var err = errno
+            if err == EEXIST && Self.removeEntry(parent, name) {
+                if linkat(targetParent, targetName, parent, name, 0) == 0 { return nil }
+                err = errno
+            }
+            return "cannot create hardlink: \(SystemCall.describe(errno: err))"
+        } catch {
+            return "cannot create hardlink: \(error)"
+        }
+    }
+
+    private func makeSymlink(_ relative: String, target: String) -> String? {
+        do {
+            let (parent, name) = try root.parent(of: relative, create: true, symlinks: .refuse)
+            defer { close(parent) }
+            if symlinkat(target, parent, name) == 0 { return nil }
+            var err = errno
+            if err == EEXIST && Self.removeEntry(parent, name) {
+                if symlinkat(target, parent, name) == 0 { return nil }
+                err = errno
+            }
+            return "cannot create symlink: \(SystemCall.describe(errno: err))"
+        } catch {
+            return "cannot create symlink: \(error)"
+        }
+    }
+
+    /// Removes a file, a link or an empty directory so a later entry can take its name.
+    static func removeEntry(_ parent: Int32, _ name: String) -> Bool {
+        unlinkat(parent, name, 0) == 0 || unlinkat(parent, name, AT_REMOVEDIR) == 0
+    }
+
+    /// Real resolution under the kernel's check; without `openat2`, the link's lexical path
+    /// may not pass through any symlink (each link is lexically inside, so by induction every
+    /// chain is).
+    private func staysInside(_ relative: String, target: String) -> Bool {
+        if ConfinedDirectory.kernelResolution { return root.resolve(relative) != .outside }
+        var parts = relative.split(separator: "/").dropLast().map(String.init)
+        let steps = target.split(separator: "/").filter { $0 != "." }
+        for (index, step) in steps.enumerated() {
+            if step == ".." {
+                guard !parts.isEmpty else { return false }
+                parts.removeLast()
+                continue
+            }
+            parts.append(String(step))
+            if index < steps.count - 1, let st = root.status(parts.joined(separator: "/"), symlinks: .refuse),
+               st.st_mode & S_IFMT == S_IFLNK {
+                return false
+            }
+        }
+        return true
     }
 
     /// Abandons the queue (after a decoding failure) and waits for the threads to stop.
@@ -151,9 +276,10 @@ final class DiskWriter: @unchecked Sendable {
             }!
             guard let job else { break }
             do {
-                let fd = try Self.create(job.path)
+                let fd = try root.createFile(job.path, symlinks: .refuse)
                 defer { Glibc.close(fd) }
-                try job.data.withUnsafeBytes { try FileSystem.writeAll(fd, $0, at: 0, path: job.path) }
+                let display = Path.join(root.path, job.path)
+                try job.data.withUnsafeBytes { try FileSystem.writeAll(fd, $0, at: 0, path: display) }
                 Self.finish(fd, mode: job.mode, mtime: job.mtime)
             } catch {
                 let failure = error as? OsmoError ?? OsmoError(.io, "\(error)")
@@ -163,39 +289,11 @@ final class DiskWriter: @unchecked Sendable {
         queue.withLock { $0.running -= 1 }
     }
 
-    /// Creates (or truncates) a regular file, making missing parents; never follows a symlink.
-    static func create(_ path: String) throws -> Int32 {
-        for attempt in 0..<2 {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            if fd >= 0 { return fd }
-            let err = errno
-            if err == ENOENT && attempt == 0 {
-                try makeDirectories(Path.parent(path))
-                continue
-            }
-            throw FileSystem.writeFailure(path, errno: err)
-        }
-        throw FileSystem.writeFailure(path, errno: ENOENT)
-    }
-
     static func finish(_ fd: Int32, mode: mode_t, mtime: timespec?) {
         fchmod(fd, mode)
         if let mtime {
             var times = [mtime, mtime]
             futimens(fd, &times)
         }
-    }
-
-    static func makeDirectories(_ path: String) throws {
-        if mkdir(path, 0o755) == 0 { return }
-        let err = errno
-        if err == EEXIST {
-            var st = stat()
-            if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { return }
-            throw OsmoError(.io, "cannot create directory \(path): a file of that name exists")
-        }
-        guard err == ENOENT else { throw FileSystem.writeFailure(path, errno: err) }
-        try makeDirectories(Path.parent(path))
-        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw FileSystem.writeFailure(path, errno: errno) }
     }
 }

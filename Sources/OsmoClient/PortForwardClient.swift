@@ -118,7 +118,7 @@ public struct PortForwardClient: Sendable {
                         for try await envelope in datagrams {
                             guard case .v4(let address) = envelope.remoteAddress else { continue }
                             var frame = ByteBuffer()
-                            withUnsafeBytes(of: address.address.sin_addr.s_addr) { frame.writeBytes($0) }
+                            _ = withUnsafeBytes(of: address.address.sin_addr.s_addr) { frame.writeBytes($0) }
                             frame.writeInteger(UInt16(envelope.remoteAddress.port ?? 0), endianness: .big)
                             var data = envelope.data
                             frame.writeBuffer(&data)

@@ -39,7 +39,8 @@ struct ServiceCommand: ParsableCommand {
         do {
             let command = try parseAsRoot(arguments)
             guard let service = command as? ServiceCommand else {
-                try (command as? ParsableCommand).map { var c = $0; try c.run() }
+                var other = command
+                try other.run()
                 return 0
             }
             return try service.serve()

@@ -94,7 +94,7 @@ extension Controller {
             let reporter = ProgressReporter(uploader.progress, live: false, label: output.name) { [self] line in log(line, .upload) }
             defer { reporter.stop() }
             do {
-                var paths = try contents.sorted().map { Path.join(options.outputPath, $0) }
+                var paths = contents.sorted().map { Path.join(options.outputPath, $0) }
                 if output.kind == .kpi {
                     let file = Path.join(options.outputPath, output.path)
                     guard FileSystem.exists(file) else {

@@ -1,3 +1,4 @@
+import Glibc
 import OsmoArchive
 import OsmoCore
 import OsmoSystem
@@ -28,17 +29,24 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
     private var head = HTTPResponse(status: 200, headers: [:])
     private var requestedOffset: Int64 = 0
 
-    var spoolPath: String { Path.join(job.directory, ".osmo-spool-\(job.name)") }
+    var spoolName: String { ".osmo-spool-\(job.name)" }
 
     init(job: DownloadJob, engine: TransferEngine) throws {
         self.job = job
         self.engine = engine
         mode = .sniffing([])
         // An earlier run's leftovers: a crashed extraction is redone; a half-downloaded plain
-        // file is resumed as a plain file.
-        try FileSystem.removeTree(StagedExtraction.stagingPath(in: job.directory, for: job.name))
-        if FileSystem.exists(job.finalPath + ".osmo-part.state") {
-            mode = .file(try job.fileSink(at: job.finalPath))
+        // file is resumed as a plain file, a half-spooled zip as a spool.
+        let staging = Path.join(job.directory, StagedExtraction.stagingName(for: job.name))
+        if job.root.status(staging) != nil {
+            let (parent, name) = try job.root.parent(of: staging, create: false, symlinks: .followInside)
+            defer { close(parent) }
+            try FileSystem.removeTree(in: parent, name: name, display: Path.join(job.root.path, staging))
+        }
+        if FileSink.hasState(root: job.root, job.relative) {
+            mode = .file(try job.fileSink(named: job.name))
+        } else if job.resume && FileSink.hasState(root: job.root, Path.join(job.directory, spoolName)) {
+            mode = .spool(try job.fileSink(named: spoolName))
         }
     }
 
@@ -106,7 +114,7 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
         do {
             switch format {
             case .none, .zip:
-                let sink = try job.fileSink(at: format == .zip ? spoolPath : job.finalPath)
+                let sink = try job.fileSink(named: format == .zip ? spoolName : job.name)
                 if case .fail(let error) = sink.begin(head, requestedOffset: requestedOffset) { return .fail(error) }
                 mode = format == .zip ? .spool(sink) : .file(sink)
             case .tar:
@@ -138,8 +146,12 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
             try sink.finish(head)
             let bytes = sink.offset
             ThreadStarter.detach { [self] in
-                defer { FileSystem.remove(spoolPath) }
-                extractInPlace(bytes: bytes) { try ArchiveExtractor(destination: $0, name: job.url).extract(file: spoolPath) }
+                defer { sink.discard() }
+                extractInPlace(bytes: bytes) { staging in
+                    let fd = try sink.openCompleted()
+                    defer { close(fd) }
+                    return try ArchiveExtractor(root: staging, name: job.url).extract(descriptor: fd)
+                }
             }
         case .stream(let pipe):
             pipe.finish()
@@ -156,14 +168,14 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
 
     private func startExtractor(_ pipe: BytePipe) {
         ThreadStarter.detach { [self] in
-            extractInPlace(bytes: nil) { try ArchiveExtractor(destination: $0, name: job.url).extract(from: pipe) }
+            extractInPlace(bytes: nil) { try ArchiveExtractor(root: $0, name: job.url).extract(from: pipe) }
         }
     }
 
     /// Runs an extraction through `StagedExtraction` and reports the job's outcome either way.
-    private func extractInPlace(bytes: Int64?, _ extract: (_ staging: String) throws -> ArchiveExtractor.Report) {
+    private func extractInPlace(bytes: Int64?, _ extract: (_ staging: ConfinedDirectory) throws -> ArchiveExtractor.Report) {
         do {
-            let report = try StagedExtraction.run(into: job.directory, name: job.name, extract)
+            let report = try StagedExtraction.run(root: job.root, directory: job.directory, name: job.name, extract)
             job.progress?.add(files: report.files)
             job.succeed(bytes: bytes ?? pushed, files: report.files)
         } catch {

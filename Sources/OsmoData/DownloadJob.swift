@@ -7,9 +7,11 @@ import Synchronization
 final class DownloadJob: Sendable {
     let url: String
     let name: String
-    /// The directory the object (or an archive's entries) lands in.
+    /// The download's root (everything is created beneath it) and the object's path in it.
+    let root: ConfinedDirectory
+    let relative: String
+    /// The directory the object (or an archive's entries) lands in, relative to `root`.
     let directory: String
-    let finalPath: String
     let expectedSize: Int64?
     let expectedETag: String?
     let extract: Bool
@@ -17,12 +19,14 @@ final class DownloadJob: Sendable {
     let progress: TransferProgress?
     private let report: Mutex<(@Sendable (Result<(bytes: Int64, files: Int), OsmoError>) -> Void)?>
 
-    init(url: String, finalPath: String, object: RemoteObject, options: DownloadOptions, progress: TransferProgress?,
+    init(url: String, root: ConfinedDirectory, relative: String, object: RemoteObject, options: DownloadOptions, progress: TransferProgress?,
          onDone: @escaping @Sendable (Result<(bytes: Int64, files: Int), OsmoError>) -> Void) {
         self.url = url
-        self.finalPath = finalPath
-        self.name = Path.basename(finalPath)
-        self.directory = Path.parent(finalPath)
+        self.root = root
+        self.relative = relative
+        self.name = Path.basename(relative)
+        let parent = Path.parent(relative)
+        self.directory = parent == "." ? "" : parent
         self.expectedSize = object.size
         self.expectedETag = object.etag
         self.extract = options.extract
@@ -31,8 +35,10 @@ final class DownloadJob: Sendable {
         self.report = Mutex(onDone)
     }
 
-    func fileSink(at path: String) throws -> FileSink {
-        try FileSink(url: url, finalPath: path, expectedSize: expectedSize, expectedETag: expectedETag, resume: resume, progress: progress)
+    /// A sink for `name` in the object's directory (the object itself, or a zip's spool).
+    func fileSink(named fileName: String) throws -> FileSink {
+        try FileSink(url: url, root: root, relative: Path.join(directory, fileName), expectedSize: expectedSize,
+                     expectedETag: expectedETag, resume: resume, progress: progress)
     }
 
     func succeed(bytes: Int64, files: Int) {

@@ -61,10 +61,10 @@ public final class Downloader: Sendable {
     public func download(_ text: String, into directory: String, options: DownloadOptions = DownloadOptions()) throws -> TransferRecord {
         let url = try DataURL(text)
         let filter = try PathFilter(options.regex)
-        try FileSystem.makeDirectory(directory, mode: 0o755)
+        let root = try ConfinedDirectory(directory, create: true)
         var record = TransferRecord(url: text, start: Clock.epochSeconds)
         if url.scheme == .file {
-            try LocalCopy(progress: progress).download(from: url.key, into: directory, filter: filter, options: options, record: &record)
+            try LocalCopy(progress: progress).download(from: url.key, into: root, filter: filter, options: options, record: &record)
             record.end = Clock.epochSeconds
             return record
         }
@@ -82,16 +82,13 @@ public final class Downloader: Sendable {
                 outcome.withLock { $0.left -= 1; $0.errors.append(OsmoError(.invalidInput, "\(store.label(object.key)): refusing an object whose name escapes the destination")) }
                 continue
             }
-            let finalPath = Path.join(directory, relative)
-            if options.resume, let st = FileSystem.status(finalPath), (st.st_mode & S_IFMT) == S_IFREG,
-               Int64(st.st_size) == object.size ?? -1,
-               object.etag == nil || (FileSystem.attribute(finalPath, name: "osmo.etag") ?? object.etag) == object.etag {
-                progress.add(bytes: Int64(st.st_size), files: 1)
-                outcome.withLock { $0.left -= 1; $0.files += 1; $0.bytes += Int64(st.st_size) }
+            if options.resume, let size = Self.completeFile(root, relative, object: object) {
+                progress.add(bytes: size, files: 1)
+                outcome.withLock { $0.left -= 1; $0.files += 1; $0.bytes += size }
                 record.skipped += 1
                 continue
             }
-            let job = DownloadJob(url: store.label(object.key), finalPath: finalPath, object: object, options: options, progress: progress) { result in
+            let job = DownloadJob(url: store.label(object.key), root: root, relative: relative, object: object, options: options, progress: progress) { result in
                 outcome.withLock { state in
                     state.left -= 1
                     switch result {
@@ -117,6 +114,18 @@ public final class Downloader: Sendable {
         record.end = Clock.epochSeconds
         if !final.errors.isEmpty { throw Downloader.combine(final.errors, total: objects.count, verb: "download") }
         return record
+    }
+
+    /// The size of `relative` if an earlier run left it complete: a regular file (reached
+    /// beneath the root, not through a symlink) of the object's size and version.
+    static func completeFile(_ root: ConfinedDirectory, _ relative: String, object: RemoteObject) -> Int64? {
+        let fd = root.rawOpen(relative, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK, symlinks: .followInside)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, Int64(st.st_size) == object.size ?? -1 else { return nil }
+        if let etag = object.etag, let seen = FileSystem.attribute(descriptor: fd, name: "osmo.etag"), seen != etag { return nil }
+        return Int64(st.st_size)
     }
 
     /// One error for many: the first few messages, and how many failed.

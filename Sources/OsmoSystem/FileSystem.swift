@@ -35,6 +35,25 @@ public enum FileSystem {
         return names
     }
 
+    /// Names in an open directory (`fdopendir` of a duplicate: `fd` stays open and usable).
+    public static func contents(ofDescriptor fd: Int32, path: String) throws -> [String] {
+        let copy = dup(fd)
+        guard copy >= 0, let dir = fdopendir(copy) else {
+            let err = errno
+            throw OsmoError(.io, "cannot list \(path): \(SystemCall.describe(errno: err))", cause: Errno(err))
+        }
+        defer { closedir(dir) }
+        rewinddir(dir)
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     /// `mkdir -p` and then an explicit `chmod` (the umask must not decide a shared volume's mode).
     public static func makeDirectory(_ path: String, mode: mode_t, intermediates: Bool = true) throws {
         if intermediates {

@@ -72,4 +72,22 @@ int osmo_wexitstatus(int status);
 int osmo_wifsignaled(int status);
 int osmo_wtermsig(int status);
 
+/// Resolution flags for osmo_openat2 (the kernel's RESOLVE_* values).
+enum {
+    OSMO_RESOLVE_NO_XDEV = 0x01,
+    OSMO_RESOLVE_NO_MAGICLINKS = 0x02,
+    OSMO_RESOLVE_NO_SYMLINKS = 0x04,
+    OSMO_RESOLVE_BENEATH = 0x08
+};
+
+/// O_PATH (a GNU extension Swift's Glibc module hides).
+enum { OSMO_O_PATH = 010000000 };
+
+/// openat2(2): opens `path` relative to `dirfd` with the kernel enforcing `resolve`.
+/// Returns the fd, or -errno (-ENOSYS where the kernel or a seccomp filter lacks it).
+int osmo_openat2(int dirfd, const char *path, int flags, unsigned int mode, uint64_t resolve);
+
+/// renameat2 with RENAME_NOREPLACE when `noreplace` is set. 0 or -1 with errno.
+int osmo_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int noreplace);
+
 #endif
