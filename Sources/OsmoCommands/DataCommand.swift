@@ -96,6 +96,7 @@ struct DataCommand: ParsableCommand {
                 let record = try DataCommand.showingProgress(uploader.progress, label: "upload") {
                     try uploader.upload(paths, to: url, regex: regex)
                 }
+                for warning in record.warnings { OsmoMain.writeError("osmo data: \(warning)\n") }
                 print("Uploaded \(record.files) files (\(TransferProgress.size(record.bytes))) to \(url) in \(record.elapsedText)")
             }
         }

@@ -94,16 +94,19 @@ extension Controller {
             let reporter = ProgressReporter(uploader.progress, live: false, label: output.name) { [self] line in log(line, .upload) }
             defer { reporter.stop() }
             do {
-                var paths = contents.sorted().map { Path.join(options.outputPath, $0) }
+                // The reference uploads `<outputPath>*`: the folder's contents, keeping its tree.
+                let record: TransferRecord
                 if output.kind == .kpi {
                     let file = Path.join(options.outputPath, output.path)
                     guard FileSystem.exists(file) else {
                         log("KPI file: \(file) does not exist")
                         continue
                     }
-                    paths = [file]
+                    record = try uploader.upload([try Uploader.confinedFile(output.path, in: options.outputPath)], to: output.url)
+                } else {
+                    record = try uploader.upload([Path.join(options.outputPath, "*")], to: output.url, regex: output.regex.isEmpty ? nil : output.regex)
                 }
-                let record = try uploader.upload(paths, to: output.url, regex: output.regex.isEmpty ? nil : output.regex)
+                for warning in record.warnings { log(warning, .upload) }
                 reporter.stop()
                 log("Uploaded \(output.name)")
                 log("Moved \(record.summary)", .upload)

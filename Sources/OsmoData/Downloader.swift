@@ -26,6 +26,8 @@ public struct TransferRecord: Sendable {
     public var files = 0
     /// Files that were already complete from an earlier run.
     public var skipped = 0
+    /// What was left out on purpose (an output symlink leading outside), for the log.
+    public var warnings: [String] = []
     /// Wall-clock seconds since the epoch.
     public var start: Double
     public var end: Double = 0

@@ -50,7 +50,12 @@ struct LocalCopy {
     static func copyFile(_ from: String, to relative: String, in root: ConfinedDirectory) throws {
         let input = try SystemCall.retrying("cannot open \(from)") { open(from, O_RDONLY | O_CLOEXEC) }
         defer { close(input) }
-        let mode = FileSystem.status(from).map { $0.st_mode & 0o777 } ?? 0o644
+        try copyFile(input, from: from, to: relative, in: root)
+    }
+
+    static func copyFile(_ input: Int32, from: String, to relative: String, in root: ConfinedDirectory) throws {
+        var st = stat()
+        let mode = fstat(input, &st) == 0 ? st.st_mode & 0o777 : 0o644
         let (parent, name) = try root.parent(of: relative, create: true, symlinks: .followInside)
         defer { close(parent) }
         let temporary = ".\(name).osmo-tmp-\(getpid())"
@@ -82,18 +87,15 @@ struct LocalCopy {
     }
 
     /// Copies files into a local destination directory (an "upload" to file://).
-    func upload(_ files: [(path: String, relative: String, size: Int64)], to directory: String, record: inout TransferRecord) throws {
-        let batch = AtomicBatch()
+    func upload(_ files: [Uploader.File], to root: ConfinedDirectory, record: inout TransferRecord) throws {
         for file in files {
-            let to = Path.join(directory, file.relative)
-            try FileSystem.makeDirectory(Path.parent(to), mode: 0o755)
-            let mode = FileSystem.status(file.path).map { $0.st_mode & 0o777 } ?? 0o644
-            try batch.copy(from: file.path, to: to, mode: mode)
+            let input = try file.open()
+            defer { close(input) }
+            try Self.copyFile(input, from: file.path, to: file.key, in: root)
             record.files += 1
             record.bytes += file.size
             progress.add(bytes: file.size, files: 1)
         }
-        try batch.commit()
     }
 
     static func sniff(_ path: String) throws -> ArchiveFormat {

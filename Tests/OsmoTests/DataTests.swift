@@ -249,9 +249,29 @@ struct DataTests {
         try FileSystem.writeAtomically(testBytes(12_000_000, seed: 3), to: scratch.at("up/big.bin"))
         let result = try osmo(["upload", server.url("store"), scratch.at("up")])
         #expect(result.status == 0, "\(result.stderr)")
+        // `upload URL DIR` keeps `DIR/` (the reference's get_upload_relative_path).
         for name in ["empty.txt", "données/é.txt", "a b/c.txt", "big.bin"] {
-            #expect(holds(Path.join(server.root, "store", name), read(scratch.at("up", name))), "\(name)")
+            #expect(holds(Path.join(server.root, "store/up", name), read(scratch.at("up", name))), "\(name)")
         }
+    }
+
+    /// The reference's upload key rule (`get_upload_relative_path` and its tests in
+    /// `src/lib/data/storage/tests/test_common.py`): `DIR` and `DIR/` keep the directory's name,
+    /// `DIR/*` uploads the contents, a file keeps its basename.
+    @Test(arguments: [
+        ("c", ["c/d/1.txt", "c/top.txt"]),
+        ("c/", ["c/d/1.txt", "c/top.txt"]),
+        ("c/*", ["d/1.txt", "top.txt"]),
+        ("c/d/1.txt", ["1.txt"]),
+    ])
+    func uploadKeysFollowTheReferenceRule(source: String, keys: [String]) throws {
+        let scratch = Scratch()
+        try scratch.write("a/b/c/d/1.txt", "one\n")
+        try scratch.write("a/b/c/top.txt", "top\n")
+        let result = try osmo(["upload", "file://\(scratch.at("store"))", scratch.at("a/b") + "/" + source])
+        #expect(result.status == 0, "\(result.stderr)")
+        let found = try FileSystem.walk(scratch.at("store")).map(\.relativePath).sorted()
+        #expect(found == keys)
     }
 }
 
@@ -276,14 +296,15 @@ struct S3DataTests {
         let listing = try data.osmo(["list", url], environment: s3.environment())
         #expect(listing.status == 0, "\(listing.stderr)")
         let names = Set(listing.stdout.lines.compactMap { $0.split(separator: "\t").last.map(String.init) })
-        #expect(names == ["empty.txt", "données/é.txt", "a b/p+q=r&(1).txt", "1/2/3/4/5/6/7/deep.txt", "big.bin"])
+        // `upload URL DIR` keeps `DIR/`, as the reference does.
+        #expect(names == ["up/empty.txt", "up/données/é.txt", "up/a b/p+q=r&(1).txt", "up/1/2/3/4/5/6/7/deep.txt", "up/big.bin"])
 
         let download = try data.osmo(["download", url, scratch.at("down")], environment: s3.environment())
         #expect(download.status == 0, "\(download.stderr)")
-        for name in names where name != "big.bin" {
-            #expect(data.holds(scratch.at("down", name), data.read(scratch.at("up", name))), "\(name)")
+        for name in names where name != "up/big.bin" {
+            #expect(data.holds(scratch.at("down", name), data.read(scratch.at(name))), "\(name)")
         }
-        #expect(data.holds(scratch.at("down/big.bin"), big))
+        #expect(data.holds(scratch.at("down/up/big.bin"), big))
 
         // A second run finds everything complete and moves nothing.
         let again = try data.osmo(["download", url, scratch.at("down")], environment: s3.environment())

@@ -54,6 +54,31 @@ struct PodTests {
         #expect(err == (0..<200_000).map { "err \($0)" })
     }
 
+    /// ctrl uploads the contents of `{{output}}` keeping its tree (`<outputPath>*`, as the
+    /// reference), and reads nothing outside it: a symlink that leads out is skipped with a log
+    /// line, a symlinked directory is not descended, a symlink that stays inside is uploaded.
+    @Test func outputsKeepTheirTreeAndNeverLeak() throws {
+        let scratch = Scratch()
+        try scratch.write("secret/shadow", "secret\n")
+        try scratch.write("secret/dir/inner.txt", "inner\n")
+        let script = """
+            mkdir -p {{output}}/a {{output}}/b && echo A > {{output}}/a/x.txt && echo B > {{output}}/b/x.txt && \
+            ln -s \(scratch.at("secret/shadow")) {{output}}/leak && ln -s ../../../../secret/shadow {{output}}/a/relative-leak && \
+            ln -s \(scratch.at("secret/dir")) {{output}}/dirlink && ln -s a/x.txt {{output}}/inside && ln -s a {{output}}/adir
+            """
+        let result = try pod(scratch, ["--output", scratch.at("out")], ["/bin/sh", "-c", script])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(text(of: scratch.at("out/a/x.txt")) == "A\n")
+        #expect(text(of: scratch.at("out/b/x.txt")) == "B\n")
+        #expect(text(of: scratch.at("out/inside")) == "A\n")
+        for leaked in ["out/leak", "out/a/relative-leak", "out/dirlink", "out/inner.txt", "out/dirlink/inner.txt", "out/adir"] {
+            #expect(!FileSystem.exists(scratch.at(leaked)), "\(leaked)")
+        }
+        #expect(result.stdout.contains("leak: skipped, a symlink that leads outside"), "\(result.stdout)")
+        #expect(result.stdout.contains("dirlink: skipped, a symlink that leads outside"), "\(result.stdout)")
+        #expect(result.stdout.contains("adir: skipped, a symlink to a directory"), "\(result.stdout)")
+    }
+
     @Test func failingCommandStillUploads() throws {
         let scratch = Scratch()
         let result = try pod(scratch, ["--output", scratch.at("out")], ["/bin/sh", "-c", "echo partial > {{output}}/p.txt; exit 3"])
@@ -107,7 +132,8 @@ struct PodTests {
         #expect(result.stdout.contains("checkpoint 1: uploaded"), "\(result.stdout)")
         #expect(result.stdout.contains("final checkpoint: uploaded 3 files"), "\(result.stdout)")
         #expect(result.stdout.contains("checkpoint 1 of \(scratch.at("pod/data/output")) to file:///proc/osmo-forbidden failed"))
-        #expect(try FileSystem.contents(of: scratch.at("ckpt")).sorted() == ["f1.txt", "f2.txt", "f3.txt"])
+        // A checkpoint keeps basename(path), as the reference's `upload <url> <path>` does.
+        #expect(try FileSystem.contents(of: scratch.at("ckpt/output")).sorted() == ["f1.txt", "f2.txt", "f3.txt"])
     }
 
     @Test func manifestArgumentsAreExactlyWhatPodRunExecutes() throws {
