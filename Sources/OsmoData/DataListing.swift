@@ -8,11 +8,11 @@ public enum DataListing {
         let url = try DataURL(text)
         let filter = try PathFilter(regex)
         if url.scheme == .file {
-            return try FileSystem.walk(url.key).filter { filter.matches($0.relativePath) }.map {
+            return try filter.select(try FileSystem.walk(url.key)) { $0.relativePath }.map {
                 RemoteObject(key: $0.relativePath, relativePath: $0.relativePath, size: $0.size)
             }
         }
         let store = try ObjectStores.open(url, credentials: credentials)
-        return try store.list(try TransferEngine.shared()).filter { filter.matches($0.relativePath) }
+        return try filter.select(try store.list(try TransferEngine.shared())) { $0.relativePath }
     }
 }

@@ -58,12 +58,14 @@ public struct DataURL: Equatable, Sendable, CustomStringConvertible {
             bucket = ""
             key = rest
         case .http, .https:
-            guard let host = rest.split(separator: "/", omittingEmptySubsequences: false).first, !host.isEmpty else {
+            // The query (a presigned URL's signature) and fragment are sent, never part of a name.
+            let location = rest.prefix { $0 != "?" && $0 != "#" }
+            guard let host = location.split(separator: "/", omittingEmptySubsequences: false).first, !host.isEmpty else {
                 throw DataURL.malformed(text, "no host")
             }
             account = String(host)
             bucket = ""
-            key = String(rest.dropFirst(host.count))
+            key = String(location.dropFirst(host.count))
         case .s3, .gs:
             let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
             guard let first = parts.first, !first.isEmpty else { throw DataURL.malformed(text, "no bucket") }

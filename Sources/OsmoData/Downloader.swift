@@ -72,7 +72,7 @@ public final class Downloader: Sendable {
         }
         let engine = try TransferEngine.shared()
         let store = try ObjectStores.open(url, credentials: credentials)
-        let objects = try store.list(engine).filter { filter.matches($0.relativePath) }
+        let objects = try filter.select(try store.list(engine)) { $0.relativePath }
         if objects.isEmpty && url.isObjectStore {
             throw OsmoError(.notFound, "\(url): no objects found\(options.regex.map { " matching '\($0)'" } ?? "")")
         }
@@ -140,10 +140,12 @@ public final class Downloader: Sendable {
 }
 
 /// The `--regex` rule: anchored at the start of the relative path.
-struct PathFilter {
+struct PathFilter: @unchecked Sendable {
     private let regex: Regex<AnyRegexOutput>?
+    let pattern: String?
 
     init(_ pattern: String?) throws {
+        self.pattern = pattern
         guard let pattern, !pattern.isEmpty else { regex = nil; return }
         do { regex = try Regex(pattern) } catch {
             throw OsmoError(.invalidInput, "invalid regex '\(pattern)': \(error)")
@@ -153,6 +155,25 @@ struct PathFilter {
     func matches(_ path: String) -> Bool {
         guard let regex else { return true }
         return (try? regex.prefixMatch(in: path)) != nil
+    }
+
+    /// The items whose path matches, computed under a time budget: a pattern that backtracks
+    /// catastrophically (`(a+)+b`) fails with a clear message instead of running unbounded.
+    /// Budget: `OSMO_REGEX_SECONDS` (default 20) plus 50 µs per path.
+    func select<T: Sendable>(_ items: [T], path: @escaping @Sendable (T) -> String) throws -> [T] {
+        guard regex != nil, !items.isEmpty else { return items }
+        let result = ConditionLock<[T]?>(nil)
+        let filter = self
+        ThreadStarter.detach {
+            let kept = items.filter { filter.matches(path($0)) }
+            result.withLock { $0 = kept }
+        }
+        let base = getenv("OSMO_REGEX_SECONDS").flatMap { Double(String(cString: $0)) } ?? 20
+        let budget = base + Double(items.count) * 0.000_05
+        guard let kept = result.wait(timeout: budget, until: { $0 }) else {
+            throw OsmoError(.invalidInput, "regex '\(pattern ?? "")' did not finish matching \(items.count) paths in \(Int(budget)) s: it backtracks catastrophically (nested quantifiers such as (a+)+); simplify it")
+        }
+        return kept
     }
 
     /// `path` normalised, or nil if it is absolute or climbs out with `..`.

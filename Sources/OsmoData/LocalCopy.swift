@@ -12,7 +12,7 @@ struct LocalCopy {
     func download(from source: String, into root: ConfinedDirectory, filter: PathFilter, options: DownloadOptions, record: inout TransferRecord) throws {
         guard FileSystem.exists(source) else { throw OsmoError(.notFound, "\(source): no such file or directory") }
         let isDirectory = FileSystem.isDirectory(source)
-        let entries = try FileSystem.walk(source).filter { filter.matches($0.relativePath) }
+        let entries = try filter.select(try FileSystem.walk(source)) { $0.relativePath }
         progress.expect(bytes: entries.reduce(0) { $0 + $1.size }, files: entries.count)
         var refused: [String] = []
         for entry in entries {

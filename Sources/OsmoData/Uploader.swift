@@ -85,9 +85,8 @@ public final class Uploader: Sendable {
     }
 
     private static func collectTree(_ root: ConfinedDirectory, prefix: String, filter: PathFilter, into collection: inout Collection) throws {
-        for entry in try FileSystem.walk(root.path) {
+        for entry in try filter.select(try FileSystem.walk(root.path), path: { prefix + $0.relativePath }) {
             let key = prefix + entry.relativePath
-            guard filter.matches(key) else { continue }
             guard entry.isSymlink else {
                 collection.files.append(File(root: root, relative: entry.relativePath, key: key, size: entry.size))
                 continue

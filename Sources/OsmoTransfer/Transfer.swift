@@ -1,6 +1,7 @@
 import COsmoCurl
 import Glibc
 import OsmoCore
+import OsmoSystem
 
 /// One request's life inside the engine: its curl settings, what came back in the current
 /// attempt, and the decision after each attempt.
@@ -17,6 +18,8 @@ final class Transfer: @unchecked Sendable {
     let completion: @Sendable (Result<HTTPResponse, OsmoError>) -> Void
     let sinkID: ObjectIdentifier?
     var attempt = 0
+    /// When the first attempt started (for the per-object deadline).
+    var firstStart: Double = 0
     var easy: UnsafeMutableRawPointer?
     var paused = false
     var lastError: OsmoError?
@@ -60,8 +63,13 @@ final class Transfer: @unchecked Sendable {
         osmo_curl_setopt_long(easy, CURLOPT_FOLLOWLOCATION, request.signing == nil ? 1 : 0)
         osmo_curl_setopt_long(easy, CURLOPT_MAXREDIRS, 10)
         osmo_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT, configuration.connectTimeoutSeconds)
-        osmo_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
+        osmo_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, max(configuration.minimumSpeed, 1))
         osmo_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, configuration.stallSeconds)
+        if configuration.deadlineSeconds > 0 {
+            // This attempt gets what is left of the object's deadline.
+            let left = Double(configuration.deadlineSeconds) - (Clock.now - firstStart)
+            osmo_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(Int(left * 1000), 1))
+        }
         osmo_curl_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
         if request.largeBody { osmo_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, 512 * 1024) }
         osmo_curl_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))

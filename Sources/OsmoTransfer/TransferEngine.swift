@@ -13,23 +13,40 @@ public final class TransferEngine: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var maxConcurrent: Int
         public var connectTimeoutSeconds: Int
-        /// No body byte for this long fails the attempt (then it is retried).
+        /// An attempt slower than `minimumSpeed` bytes/s for `stallSeconds` fails (then it is
+        /// retried, resuming): a stalled or trickling server (1 byte/s) fails in minutes, never
+        /// hangs a task. `OSMO_TRANSFER_MIN_SPEED` and `OSMO_TRANSFER_STALL_SECONDS` (ctrl's
+        /// `-dataTimeout` sets the latter).
         public var stallSeconds: Int
+        public var minimumSpeed: Int
+        /// Seconds one object may take over all its attempts (0 = no limit):
+        /// `OSMO_TRANSFER_DEADLINE_SECONDS`.
+        public var deadlineSeconds: Int
         public var retry: RetryPolicy
         public var caBundle: String?
         public var verifyTLS: Bool
 
         public init(
             maxConcurrent: Int = TransferEngine.defaultConcurrency, connectTimeoutSeconds: Int = 30,
-            stallSeconds: Int = 120, retry: RetryPolicy = RetryPolicy(), caBundle: String? = TransferEngine.discoverCABundle(),
+            stallSeconds: Int = Configuration.environment("OSMO_TRANSFER_STALL_SECONDS") ?? 120,
+            minimumSpeed: Int = Configuration.environment("OSMO_TRANSFER_MIN_SPEED") ?? 1024,
+            deadlineSeconds: Int = Configuration.environment("OSMO_TRANSFER_DEADLINE_SECONDS") ?? 0,
+            retry: RetryPolicy = RetryPolicy(), caBundle: String? = TransferEngine.discoverCABundle(),
             verifyTLS: Bool = true
         ) {
             self.maxConcurrent = maxConcurrent
             self.connectTimeoutSeconds = connectTimeoutSeconds
             self.stallSeconds = stallSeconds
+            self.minimumSpeed = minimumSpeed
+            self.deadlineSeconds = deadlineSeconds
             self.retry = retry
             self.caBundle = caBundle
             self.verifyTLS = verifyTLS
+        }
+
+        /// A whole number from the environment, or nil.
+        public static func environment(_ name: String) -> Int? {
+            getenv(name).flatMap { Int(String(cString: $0)) }
         }
     }
 
@@ -153,6 +170,7 @@ public final class TransferEngine: @unchecked Sendable {
     private func start(_ transfer: Transfer) {
         let easy = idle.popLast() ?? osmo_curl_easy_init()!
         transfer.attempt += 1
+        if transfer.firstStart == 0 { transfer.firstStart = Clock.now }
         transfer.configure(easy, configuration)
         active[easy] = transfer
         osmo_curl_multi_add_handle(multi, easy)
@@ -168,7 +186,12 @@ public final class TransferEngine: @unchecked Sendable {
         case .success(let response):
             transfer.completion(.success(response))
         case .again(let delay):
-            if transfer.attempt >= configuration.retry.maxAttempts && delay != nil {
+            if configuration.deadlineSeconds > 0, Clock.now - transfer.firstStart >= Double(configuration.deadlineSeconds) {
+                let reason = transfer.lastError.map { ": \($0.message)" } ?? ""
+                let final = OsmoError(.io, "\(transfer.request.label): not done within \(configuration.deadlineSeconds) s (OSMO_TRANSFER_DEADLINE_SECONDS)\(reason)")
+                transfer.request.sink?.abandon(final)
+                transfer.completion(.failure(final))
+            } else if transfer.attempt >= configuration.retry.maxAttempts && delay != nil {
                 let error = transfer.lastError ?? OsmoError(.io, "\(transfer.request.label): giving up")
                 let final = OsmoError(error.code, "\(error.message) (after \(transfer.attempt) attempts)", cause: error.cause)
                 transfer.request.sink?.abandon(final)

@@ -240,6 +240,45 @@ struct DataTests {
         #expect((FileSystem.status(scratch.at("out/tool"))?.st_mode ?? 0) & 0o7777 == 0o755)
     }
 
+    /// A trickling server (200 bytes/s) fails the download within the configured deadline,
+    /// with a message, instead of holding the task for hours; the same for the minimum speed.
+    @Test func tricklingServerFailsInsteadOfHanging() throws {
+        let server = try HTTPTestServer()
+        try server.put("slow.bin", testBytes(2_000_000))
+        try server.faults("slow.bin", #"[{"throttle": 200, "sticky": true}]"#)
+        let scratch = Scratch()
+        let deadline = try osmo(["download", server.url("slow.bin"), scratch.at("a")],
+                                environment: ["OSMO_TRANSFER_DEADLINE_SECONDS=4"])
+        #expect(deadline.status == 10, "\(deadline.stderr)")
+        #expect(deadline.stderr.contains("not done within 4 s"), "\(deadline.stderr)")
+        #expect(!FileSystem.exists(scratch.at("a/slow.bin")))
+        let slow = try osmo(["download", server.url("slow.bin"), scratch.at("b")],
+                            environment: ["OSMO_TRANSFER_STALL_SECONDS=1", "OSMO_TRANSFER_MIN_SPEED=100000"])
+        #expect(slow.status == 10, "\(slow.stderr)")
+        #expect(slow.stderr.contains("too slow") || slow.stderr.contains("Operation too slow"), "\(slow.stderr)")
+        #expect(!FileSystem.exists(scratch.at("b/slow.bin")))
+    }
+
+    /// A presigned URL's query and a fragment are not part of the file's name.
+    @Test func queryAndFragmentAreNotPartOfTheName() throws {
+        let server = try HTTPTestServer()
+        try server.put("data/model.bin", Array("weights\n".utf8))
+        let scratch = Scratch()
+        let result = try osmo(["download", server.url("data/model.bin?X-Amz-Signature=abc&X-Amz-Expires=60#part"), scratch.at("out")])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try FileSystem.contents(of: scratch.at("out")) == ["model.bin"])
+    }
+
+    /// A pattern that backtracks catastrophically is stopped with a clear usage error.
+    @Test func catastrophicRegexIsBounded() throws {
+        let scratch = Scratch()
+        try scratch.write("src/" + String(repeating: "a", count: 40) + "!", "x")
+        let result = try osmo(["download", "file://\(scratch.at("src"))", scratch.at("out"), "--regex", "(a+)+$"],
+                              environment: ["OSMO_REGEX_SECONDS=1"])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("backtracks catastrophically"), "\(result.stderr)")
+    }
+
     @Test func uploadThenDownloadRoundTripOverHTTP() throws {
         let server = try HTTPTestServer()
         let scratch = Scratch()
