@@ -60,22 +60,10 @@ public struct ArchiveExtractor {
 
     /// Extracts what `pipe` delivers; consumes it to the end (or cancels it on failure).
     public func extract(from pipe: BytePipe) throws -> Report {
-        let reader = PipeReader(pipe)
-        let handle = archive_read_new()!
-        defer { archive_read_free(handle) }
-        osmo_archive_read_support_osmo(handle)
-        let context = Unmanaged.passRetained(reader).toOpaque()
-        let opened = archive_read_open(handle, context, nil, { _, context, buffer in
-            let reader = Unmanaged<PipeReader>.fromOpaque(context!).takeUnretainedValue()
-            return reader.next(buffer!)
-        }, { _, context in
-            Unmanaged<PipeReader>.fromOpaque(context!).release()
-            return ARCHIVE_OK
-        })
+        let source = ArchiveSource(pipe)
         do {
-            guard opened == ARCHIVE_OK else { throw damaged(handle, reader) }
-            let report = try copyEntries(from: handle, reader: reader)
-            reader.drain()
+            let report = try extract(source)
+            source.drain()
             return report
         } catch let error as OsmoError {
             pipe.cancel(error)
@@ -85,25 +73,59 @@ public struct ArchiveExtractor {
 
     /// Extracts a local archive file.
     public func extract(file path: String) throws -> Report {
-        let handle = archive_read_new()!
-        defer { archive_read_free(handle) }
-        osmo_archive_read_support_osmo(handle)
-        guard archive_read_open_filename(handle, path, 1 << 20) == ARCHIVE_OK else { throw damaged(handle, nil) }
-        return try copyEntries(from: handle, reader: nil)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let err = errno
+            throw OsmoError(.io, "cannot open \(path): \(SystemCall.describe(errno: err))", cause: Errno(err))
+        }
+        defer { close(fd) }
+        return try extract(descriptor: fd)
     }
 
     /// Extracts an archive from an open file (read from its start; `fd` stays open).
     public func extract(descriptor fd: Int32) throws -> Report {
+        lseek(fd, 0, SEEK_SET)
+        return try extract(ArchiveSource(descriptor: fd))
+    }
+
+    /// A compressed tar is decompressed by its own stage (read to the end, checksums verified)
+    /// and only the tar reader sees the result; anything else goes to libarchive directly.
+    private func extract(_ source: ArchiveSource) throws -> Report {
         let handle = archive_read_new()!
         defer { archive_read_free(handle) }
-        osmo_archive_read_support_osmo(handle)
-        lseek(fd, 0, SEEK_SET)
-        guard archive_read_open_fd(handle, fd, 1 << 20) == ARCHIVE_OK else { throw damaged(handle, nil) }
-        return try copyEntries(from: handle, reader: nil)
+        guard let compression = Decompressor.Kind.detect(try source.peek()) else {
+            osmo_archive_read_support_osmo(handle)
+            let opened: Int32
+            if let fd = source.descriptor {
+                // A file: libarchive may seek (zip's central directory).
+                lseek(fd, 0, SEEK_SET)
+                opened = archive_read_open_fd(handle, fd, 1 << 20)
+            } else {
+                opened = archive_read_open(handle, Unmanaged.passUnretained(source).toOpaque(), nil,
+                                           readFromSource, nil)
+            }
+            let failure = { source.failure }
+            guard opened == ARCHIVE_OK else { throw damaged(handle, failure) }
+            return try copyEntries(from: handle, bytesRead: { max(archive_filter_bytes(handle, -1), source.bytesRead) }, failure: failure)
+        }
+        let decompressor = try Decompressor(compression, source: source, name: name)
+        let failure = { source.failure ?? decompressor.failure }
+        osmo_archive_read_support_tar(handle)
+        guard archive_read_open(handle, Unmanaged.passUnretained(decompressor).toOpaque(), nil,
+                                readFromDecompressor, nil) == ARCHIVE_OK else {
+            throw damaged(handle, failure)
+        }
+        let report = try copyEntries(from: handle, bytesRead: { source.bytesRead }, failure: failure)
+        do {
+            try decompressor.drain()
+        } catch let error as OsmoError {
+            throw error.code == Failure.damaged ? OsmoError(Failure.damaged, "\(name) is damaged: \(error.message)") : error
+        }
+        return report
     }
 
     /// Decodes on this thread, writes through a `DiskWriter` pool.
-    private func copyEntries(from handle: OpaquePointer, reader: PipeReader?) throws -> Report {
+    private func copyEntries(from handle: OpaquePointer, bytesRead: () -> Int64, failure: () -> OsmoError?) throws -> Report {
         let writer = DiskWriter(root: root, threads: ArchiveExtractor.writerThreads)
         var report = Report()
         var rejected: [String] = []
@@ -112,17 +134,17 @@ public struct ArchiveExtractor {
             while true {
                 let rc = archive_read_next_header(handle, &entry)
                 if rc == ARCHIVE_EOF { break }
-                guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let entry else { throw damaged(handle, reader) }
+                guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let entry else { throw damaged(handle, failure) }
                 let raw = Self.string(archive_entry_pathname_utf8(entry)) ?? Self.string(archive_entry_pathname(entry)) ?? ""
                 switch prepare(entry, name: raw, writer: writer) {
                 case .failure(let refusal):
                     rejected.append("\(raw): \(refusal)")
-                    try skip(handle, reader: reader)
+                    try skip(handle, failure: failure)
                 case .success(nil):
-                    try skip(handle, reader: reader)
+                    try skip(handle, failure: failure)
                 case .success(let plan?):
                     report.entries += 1
-                    try write(plan, entry: entry, from: handle, reader: reader, to: writer, report: &report)
+                    try write(plan, entry: entry, from: handle, bytesRead: bytesRead, failure: failure, to: writer, report: &report)
                 }
             }
         } catch {
@@ -180,8 +202,8 @@ public struct ArchiveExtractor {
         }
     }
 
-    private func write(_ plan: Plan, entry: OpaquePointer, from handle: OpaquePointer, reader: PipeReader?,
-                       to writer: DiskWriter, report: inout Report) throws {
+    private func write(_ plan: Plan, entry: OpaquePointer, from handle: OpaquePointer, bytesRead: () -> Int64,
+                       failure: () -> OsmoError?, to writer: DiskWriter, report: inout Report) throws {
         let mode = archive_entry_perm(entry) & ~mode_t(0o6000)
         let mtime: timespec? = archive_entry_mtime_is_set(entry) != 0
             ? timespec(tv_sec: archive_entry_mtime(entry), tv_nsec: archive_entry_mtime_nsec(entry)) : nil
@@ -206,7 +228,7 @@ public struct ArchiveExtractor {
             } else {
                 data.reserveCapacity(Int(declared))
             }
-            try readBlocks(handle, reader: reader, report: &report) { bytes, offset in
+            try readBlocks(handle, bytesRead: bytesRead, failure: failure, report: &report) { bytes, offset in
                 if let stream {
                     try stream.write(bytes, at: offset)
                     return
@@ -231,14 +253,14 @@ public struct ArchiveExtractor {
     }
 
     /// Skips the current entry's data, still reading (and so checking) it.
-    private func skip(_ handle: OpaquePointer, reader: PipeReader?) throws {
-        guard archive_read_data_skip(handle) == ARCHIVE_OK else { throw damaged(handle, reader) }
+    private func skip(_ handle: OpaquePointer, failure: () -> OsmoError?) throws {
+        guard archive_read_data_skip(handle) == ARCHIVE_OK else { throw damaged(handle, failure) }
     }
 
     /// Every data block of the current entry, with its offset (holes of sparse files skipped).
     /// A warning from a data read means a checksum or length did not match (zip CRC, a
     /// compressor's check): corruption, so it fails the archive like any read error.
-    private func readBlocks(_ handle: OpaquePointer, reader: PipeReader?, report: inout Report,
+    private func readBlocks(_ handle: OpaquePointer, bytesRead: () -> Int64, failure: () -> OsmoError?, report: inout Report,
                             _ body: (UnsafeRawBufferPointer, Int64) throws -> Void) throws {
         var buffer: UnsafeRawPointer?
         var size = 0
@@ -246,10 +268,10 @@ public struct ArchiveExtractor {
         while true {
             let rc = archive_read_data_block(handle, &buffer, &size, &offset)
             if rc == ARCHIVE_EOF { return }
-            guard rc == ARCHIVE_OK else { throw damaged(handle, reader) }
+            guard rc == ARCHIVE_OK else { throw damaged(handle, failure) }
             guard size > 0 else { continue }
             report.bytes += Int64(size)
-            try checkLimits(handle, extracted: report.bytes)
+            try checkLimits(extracted: report.bytes, read: bytesRead)
             try body(UnsafeRawBufferPointer(start: buffer, count: size), offset)
         }
     }
@@ -258,55 +280,30 @@ public struct ArchiveExtractor {
         public static let tooLarge = OsmoError.Code("archive-too-large")
     }
 
-    private func checkLimits(_ handle: OpaquePointer, extracted: Int64) throws {
+    private func checkLimits(extracted: Int64, read bytesRead: () -> Int64) throws {
         if limits.maxBytes > 0 && extracted > limits.maxBytes {
             throw OsmoError(LimitFailure.tooLarge, "\(name) expands to more than \(limits.maxBytes) bytes (OSMO_EXTRACT_MAX_BYTES); raise the limit or download it with extraction off")
         }
         // Judged once past 1 MiB, so a tiny archive of a few small files is never refused.
         if limits.maxRatio > 0 && extracted > 1 << 20 {
-            let read = max(archive_filter_bytes(handle, -1), 1)
+            let read = max(bytesRead(), 1)
             if extracted / read > limits.maxRatio {
                 throw OsmoError(LimitFailure.tooLarge, "\(name) expands more than \(limits.maxRatio)× (\(extracted) bytes from \(read); OSMO_EXTRACT_MAX_RATIO); raise the limit or download it with extraction off")
             }
         }
     }
 
-    /// A read error: the producer's own failure (a download error) wins over libarchive's view.
-    private func damaged(_ handle: OpaquePointer, _ reader: PipeReader?) -> OsmoError {
-        if let failure = reader?.failure { return failure }
+    /// A read error: the producer's own failure (a download error, corrupt compressed data)
+    /// wins over libarchive's view.
+    private func damaged(_ handle: OpaquePointer, _ failure: () -> OsmoError?) -> OsmoError {
+        if let failure = failure() {
+            return failure.code == Failure.damaged ? OsmoError(Failure.damaged, "\(name) is damaged: \(failure.message)") : failure
+        }
         let reason = Self.string(archive_error_string(handle)) ?? "unreadable"
         return OsmoError(Failure.damaged, "\(name) is not a readable archive: \(reason)")
     }
 
     static func string(_ pointer: UnsafePointer<CChar>?) -> String? {
         pointer.map { String(cString: $0) }
-    }
-}
-
-/// Feeds libarchive from a `BytePipe`, keeping the last chunk alive while libarchive reads it.
-final class PipeReader: @unchecked Sendable {
-    let pipe: BytePipe
-    private var current: BytePipe.Chunk?
-    private(set) var failure: OsmoError?
-
-    init(_ pipe: BytePipe) { self.pipe = pipe }
-
-    func next(_ buffer: UnsafeMutablePointer<UnsafeRawPointer?>) -> Int {
-        do {
-            current = try pipe.pop()
-            guard let current else { return 0 }
-            buffer.pointee = UnsafeRawPointer(current.bytes.baseAddress)
-            return current.bytes.count
-        } catch let error as OsmoError {
-            failure = error
-            return -1
-        } catch {
-            return -1
-        }
-    }
-
-    /// Reads to the end so trailing padding does not leave the producer paused forever.
-    func drain() {
-        while (try? pipe.pop()) ?? nil != nil {}
     }
 }

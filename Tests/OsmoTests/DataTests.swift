@@ -259,6 +259,29 @@ struct DataTests {
         #expect(!FileSystem.exists(scratch.at("b/slow.bin")))
     }
 
+    /// The destination is left as the user made it: an existing directory's mode (0700, or a
+    /// shared 1777 with its sticky bit) is never changed, and someone who does not own a
+    /// writable shared directory can still download into it.
+    @Test func destinationModesAreKeptAndSharedDirectoriesWork() throws {
+        let scratch = Scratch()
+        try scratch.write("src/a.txt", "a\n")
+        try scratch.write("src/sub/b.txt", "b\n")
+        try Shell.sh("cd \(scratch.at("src")) && tar czf \(scratch.at("set.tar.gz")) sub a.txt")
+        try Shell.sh("mkdir -m 0700 \(scratch.at("private")) && mkdir \(scratch.at("shared")) && chmod 1777 \(scratch.at("shared"))")
+        chmod(scratch.path, 0o755)
+        for (destination, mode) in [("private", mode_t(0o700)), ("shared", mode_t(0o1777))] {
+            #expect(try osmo(["download", "file://\(scratch.at("src"))", scratch.at(destination)]).status == 0)
+            #expect(try osmo(["download", "file://\(scratch.at("set.tar.gz"))", scratch.at(destination)]).status == 0)
+            #expect((FileSystem.status(scratch.at(destination))?.st_mode ?? 0) & 0o7777 == mode, "\(destination)")
+        }
+        // As another user (nobody), into the shared directory it does not own.
+        let nobody = try Shell.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", OsmoBinary.path, "data",
+                                                         "download", "file://\(scratch.at("set.tar.gz"))", scratch.at("shared/theirs")])
+        #expect(nobody.status == 0, "\(nobody.stderr)")
+        #expect(text(of: scratch.at("shared/theirs/sub/b.txt")) == "b\n")
+        #expect((FileSystem.status(scratch.at("shared"))?.st_mode ?? 0) & 0o7777 == 0o1777)
+    }
+
     /// A presigned URL's query and a fragment are not part of the file's name.
     @Test func queryAndFragmentAreNotPartOfTheName() throws {
         let server = try HTTPTestServer()

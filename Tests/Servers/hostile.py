@@ -26,6 +26,9 @@ Case object:
   modes       (optional) {rel: "0755"}: st_mode & 0o7777 afterwards, as 4 octal digits
   sizes       (optional) {rel: bytes}: st_size afterwards (for files too big to spell out)
   absent_abs  (optional) [absolute path, ...] that must not exist afterwards
+  not_symlinks (optional) [rel, ...] that must not be symlinks afterwards (absent, or a real file
+              or directory): for shards, which may be extracted in any order, so a harmless shard
+              can legitimately create a real directory where a refused shard had a symlink
 
 Placeholders: "@OUTSIDE@" (in pre targets) is the victim directory beside the destination,
 holding victim.txt ("victim") and secret.txt ("secret"). Archives reach it as "../outside"
@@ -267,7 +270,7 @@ class Cases:
         self.out, self.cases, self.names = out, [], set()
 
     def add(self, name, why, expect, inputs, *, pre=(), runs=1, present=None, absent=(),
-            env=None, modes=None, sizes=None, absent_abs=None):
+            env=None, modes=None, sizes=None, absent_abs=None, not_symlinks=None):
         assert name not in self.names, name
         assert expect in ("refused", "ok", "ok-or-refused"), expect
         self.names.add(name)
@@ -294,6 +297,8 @@ class Cases:
             case["sizes"] = sizes
         if absent_abs:
             case["absent_abs"] = absent_abs
+        if not_symlinks:
+            case["not_symlinks"] = not_symlinks
         self.cases.append(case)
 
 
@@ -421,11 +426,11 @@ def planted(c):
           "ok-or-refused", {"data.tar": tar([F(".osmo-extract-data.tar/x", "x"), F("y.txt", "y")])})
     c.add("shards-plant-then-write", "shard a plants evil -> ../outside, shard b writes evil/x", "refused",
           {"shard-a.tar": tar([S("evil", "../outside")]), "shard-b.tar": tar([F("evil/x", "pwned")])},
-          absent=["evil"])
+          not_symlinks=["evil"])
     c.add("shards-chain-then-write", "shard a plants the d/up.. chain; shard b writes d/up2/outside/x and "
           "d/up3/outside/x", "refused",
           {"shard-a.tar": tar(CHAIN), "shard-b.tar": tar([F("d/up2/outside/x", "pwned"), F("d/up3/outside/x", "pwned")])},
-          absent=CHAIN_LINKS)
+          not_symlinks=CHAIN_LINKS)
     c.add("shards-inside-link-then-escape", "shard a has a/up -> .. (inside); shard b has a/up/esc -> ../outside "
           "(inside lexically, outside if merged through a/up); shard c writes a/up/esc/x.txt", "ok-or-refused",
           {"shard-a.tar": tar([S("a/up", "..")]), "shard-b.tar": tar([S("a/up/esc", "../outside")]),

@@ -22,18 +22,19 @@ For every case of OUT/cases.json (see hostile.py for the schema):
              AWS_REGION=us-east-1 and AWS_ENDPOINT_URL
   4. judges: expect ok = every run exits 0; refused = the last run exits 10 (earlier ones 0 or 10);
      ok-or-refused = every run exits 0 or 10; any other exit (a crash, 2, a timeout) fails. Then
-     present / absent / modes / sizes / absent_abs, and (outside_untouched) the snapshot of step 2
-     must be identical afterwards. Paths in dest are looked up component by component without
-     following any symlink; a symlink where a directory of a `present` path should be fails.
-  5. writes REPORT.json ({"transport", "osmo", "cases": [{name, status, detail, exit_codes,
-     stderr}], "passed", "failed", "skipped"}) and prints one line per failed case and a last
-     line `N passed, M failed, K skipped`.
+     present / absent / not_symlinks / modes / sizes / absent_abs, and (outside_untouched) the
+     snapshot of step 2 must be identical afterwards. Paths in dest are looked up component by
+     component without following any symlink; a symlink where a directory of a `present` path
+     should be fails.
+  5. writes REPORT.json ({"transport", "osmo", "osmo_changed_during_run", "cases": [{name,
+     status, detail, exit_codes, stderr}], "passed", "failed", "skipped"}) and prints one line
+     per failed case and a last line `N passed, M failed, K skipped`.
 
 The working directory of a passed case is removed afterwards (a failed one is kept to look at).
 Standard library only, except boto3 for the s3 transport. Exits 0 whatever the cases did, 3 if the
 harness itself broke (bad arguments or cases.json, no binary, an upload that failed, ...).
 """
-import argparse, errno, hashlib, json, os, shutil, signal, stat, subprocess, sys, time
+import argparse, errno, hashlib, json, os, shutil, signal, stat, subprocess, sys, time, unicodedata
 import urllib.parse
 
 TIMEOUT = 120
@@ -41,6 +42,8 @@ BINARY_WAIT = 600           # seconds to wait for a binary being rebuilt to come
 EXIT_OK, EXIT_REFUSED = 0, 10
 WATCH_ABS = ["/etc/passwd"]  # hardlink / overwrite targets beyond the case directory
 NOTE_NAMES = (b".osmo-extract-", b".osmo-tmp-")
+SHOWN_CONTENT = 64          # files this small have their content quoted in a difference
+TIMES = ("mtime", "ctime")
 
 
 class HarnessError(Exception):
@@ -48,10 +51,11 @@ class HarnessError(Exception):
 
 
 def show(path):
-    """A path for a human sentence: quoted, with newlines, tabs and odd bytes escaped."""
+    """A path for a human sentence: quoted, with newlines, tabs and odd bytes escaped, and
+    every non-ASCII character escaped when the name is not NFC (so NFD and NFC differ)."""
     if isinstance(path, bytes):
         path = os.fsdecode(path)
-    return repr(path)
+    return repr(path) if unicodedata.is_normalized("NFC", path) else ascii(path)
 
 
 def enc(text):
@@ -191,21 +195,24 @@ def remove_tree(path):
 # ---------------------------------------------------------------- snapshots
 
 def describe(path, st):
-    entry = {"type": kind(st.st_mode), "mode": oct(st.st_mode & 0o7777), "uid": st.st_uid, "gid": st.st_gid,
+    entry = {"type": kind(st.st_mode), "mode": f"{st.st_mode & 0o7777:04o}", "uid": st.st_uid, "gid": st.st_gid,
              "nlink": st.st_nlink, "inode": st.st_ino, "mtime": st.st_mtime_ns, "ctime": st.st_ctime_ns}
     if not stat.S_ISDIR(st.st_mode):
         entry["size"] = st.st_size
     if stat.S_ISLNK(st.st_mode):
         entry["target"] = os.readlink(path)
     elif stat.S_ISREG(st.st_mode):
-        h = hashlib.sha256()
+        h, head = hashlib.sha256(), b""
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             while chunk := os.read(fd, 1 << 20):
+                head = head or chunk[:SHOWN_CONTENT + 1]
                 h.update(chunk)
         finally:
             os.close(fd)
         entry["sha256"] = h.hexdigest()
+        if len(head) <= SHOWN_CONTENT:
+            entry["content"] = head  # to say what changed in words
     elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
         entry["rdev"] = st.st_rdev
     return entry
@@ -251,7 +258,11 @@ def diff_snapshots(before, after):
         elif a is None:
             changes.append(f"{show(label)} was removed (was a {b.get('type', b)})")
         else:
-            fields = [f"{k} {b.get(k)!r} -> {a.get(k)!r}" for k in sorted(set(b) | set(a)) if b.get(k) != a.get(k)]
+            keys = [k for k in sorted(set(b) | set(a)) if b.get(k) != a.get(k)]
+            if "content" in keys or ("content" in b and "content" in a):
+                keys = [k for k in keys if k != "sha256"]  # the content says it better
+            fields = [f"{k} {b.get(k)!r} -> {a.get(k)!r}" for k in keys if k not in TIMES]
+            fields += [f"{k} changed" for k in TIMES if k in keys]
             changes.append(f"{show(label)} changed: " + ", ".join(fields))
     return changes
 
@@ -376,7 +387,15 @@ def wait_for_binary(osmo):
         time.sleep(5)
 
 
-def run_osmo(osmo, source, dest, env, cwd):
+def binary_id(osmo):
+    try:
+        st = os.stat(osmo)
+        return st.st_ino, st.st_mtime_ns, st.st_size
+    except OSError:
+        return None
+
+
+def run_osmo(osmo, source, dest, env, cwd, timeout):
     """(exit code or None on timeout, stderr text, seconds)."""
     for attempt in range(60):
         wait_for_binary(osmo)
@@ -391,7 +410,7 @@ def run_osmo(osmo, source, dest, env, cwd):
                 continue
             raise HarnessError(f"cannot run {osmo}: {e}")
         try:
-            _, err = proc.communicate(timeout=TIMEOUT)
+            _, err = proc.communicate(timeout=timeout)
             code = proc.returncode
             if code < 0:
                 code = 128 - code  # killed by a signal: report it like a shell does (134, 139)
@@ -476,6 +495,10 @@ def check_dest(case, dest):
             if found.st is not None:
                 what = f"a symlink to {show(found.readlink())}" if stat.S_ISLNK(found.st.st_mode) else f"a {kind(found.st.st_mode)}"
                 problems.append(f"{show(rel)} should not exist but is {what}")
+    for rel in case.get("not_symlinks", []):
+        with Lookup(dest, rel) as found:
+            if found.st is not None and stat.S_ISLNK(found.st.st_mode):
+                problems.append(f"{show(rel)} should not be a symlink but points to {show(found.readlink())}")
     for rel, want in case.get("modes", {}).items():
         with Lookup(dest, rel) as found:
             if found.st is None:
@@ -540,11 +563,11 @@ def run_case(case, args, transport, env_base):
     codes, stderr, problems, slow = [], "", [], 0.0
     for run in range(case.get("runs", 1)):
         for source, _ in sources:
-            code, stderr, took = run_osmo(args.osmo, source, dest, env, args.cwd)
+            code, stderr, took = run_osmo(args.osmo, source, dest, env, args.cwd, args.timeout)
             codes.append(code)
             slow = max(slow, took)
             if code is None:
-                problems.append(f"run {run + 1} of {source.rsplit('/', 1)[-1]} timed out after {TIMEOUT} s")
+                problems.append(f"run {run + 1} of {source.rsplit('/', 1)[-1]} timed out after {args.timeout:g} s")
     result["exit_codes"], result["stderr"] = codes, stderr[:400]
 
     odd = sorted({c for c in codes if c not in (EXIT_OK, EXIT_REFUSED, None)})
@@ -555,7 +578,8 @@ def run_case(case, args, transport, env_base):
         problems.append(f"expected ok (exit 0) but got exit {codes}"
                         + (f": {first_line(stderr)}" if last == EXIT_REFUSED else ""))
     elif expect == "refused" and last != EXIT_REFUSED:
-        problems.append(f"expected refused (exit 10) but the last run exited {last}")
+        problems.append("expected refused (exit 10) but the last run "
+                        + ("timed out" if last is None else f"exited {last}"))
     problems += check_dest(case, dest)
     if case.get("outside_untouched", True):
         after = snapshot(args.work, casedir, dest, absent_abs)
@@ -569,7 +593,8 @@ def run_case(case, args, transport, env_base):
     else:
         result["status"] = "pass"
         outcome = "refused" if last == EXIT_REFUSED else "ok"
-        checks = sum(len(case.get(k, ())) for k in ("present", "absent", "modes", "sizes", "absent_abs"))
+        checks = sum(len(case.get(k, ())) for k in ("present", "absent", "not_symlinks", "modes", "sizes",
+                                                      "absent_abs"))
         result["detail"] = (f"{outcome} (exit {', '.join(map(str, codes))}), as {expect} allows; {checks} path "
                             "check(s) passed and nothing outside dest changed"
                             + (f"; osmo said: {first_line(stderr)}" if last == EXIT_REFUSED else ""))
@@ -602,6 +627,7 @@ def parse_args():
     p.add_argument("--s3-key")
     p.add_argument("--s3-secret")
     p.add_argument("--only", help="comma-separated case names")
+    p.add_argument("--timeout", type=float, default=TIMEOUT, help=f"seconds per osmo run (default {TIMEOUT})")
     p.add_argument("--report", required=True, help="where to write the JSON report")
     return p.parse_args()
 
@@ -628,6 +654,7 @@ def main():
     except (HarnessError, OSError, ValueError, KeyError) as e:
         print(f"hostile_check: {e}", file=sys.stderr)
         return 3
+    binary_before = binary_id(args.osmo)
     env_base = dict(os.environ)
     if args.transport == "s3":
         for k in ("AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
@@ -644,6 +671,7 @@ def main():
 
     counts = {s: sum(r["status"] == s for r in results) for s in ("pass", "fail", "skipped")}
     report = {"transport": args.transport, "osmo": args.osmo, "cases": results,
+              "osmo_changed_during_run": binary_id(args.osmo) != binary_before,
               "passed": counts["pass"], "failed": counts["fail"], "skipped": counts["skipped"]}
     tmp = args.report + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -654,6 +682,9 @@ def main():
         if r["status"] == "fail":
             print(f"FAIL {r['name']}: {r['detail']}")
     print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skipped']} skipped")
+    if report["osmo_changed_during_run"]:
+        print(f"hostile_check: warning: {args.osmo} was rebuilt during the run; results may mix two builds",
+              file=sys.stderr)
     if broke:
         print(f"hostile_check: the harness broke on {', '.join(broke)}", file=sys.stderr)
         return 3
