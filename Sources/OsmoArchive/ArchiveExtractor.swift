@@ -14,6 +14,8 @@ public struct ArchiveExtractor {
         public var entries = 0
         public var files = 0
         public var bytes: Int64 = 0
+        /// What the file entries say they hold (a sparse file's full length included).
+        public var declaredBytes: Int64 = 0
     }
 
     public enum Failure {
@@ -217,6 +219,9 @@ public struct ArchiveExtractor {
         case .file(let path):
             report.files += 1
             let declared = archive_entry_size_is_set(entry) != 0 ? archive_entry_size(entry) : -1
+            // A sparse entry writes few bytes but is its declared size to anyone who reads it.
+            report.declaredBytes += max(declared, 0)
+            try checkLimits(extracted: max(report.bytes, report.declaredBytes), read: bytesRead)
             let limit = ArchiveExtractor.wholeFileLimit
             var data = [UInt8]()
             // Small files go to the pool whole, unless the entry turns out bigger than it said

@@ -5,7 +5,8 @@ import FoundationEssentials
 ///
 /// Hostile input never crashes it: bytes that are not an object are skipped up to the next line
 /// (reported as `.garbage`), an object above `maxMessageBytes` is skipped without being buffered
-/// (`.oversize`), and an object that is not a valid message is reported as `.invalid`.
+/// (`.oversize`), an object that is not a valid message is reported as `.invalid`, and so is one
+/// cut off by a raw newline (then decoding resumes on the next line).
 public struct MessageStream {
     public enum Event: Equatable, Sendable {
         case message(SocketMessage)
@@ -69,6 +70,23 @@ public struct MessageStream {
                     skippedBytes = 0
                     continue
                 }
+            }
+            // A message never spans lines: Go's encoder (and ours) writes each on one line, with
+            // control characters escaped. A raw newline inside an object therefore ends a
+            // broken one (say, a writer killed mid-message), and decoding resynchronises at
+            // the next line instead of swallowing what follows.
+            if byte == UInt8(ascii: "\n") && (depth > 0 || inString) {
+                let broken = skippingObject ? skippedBytes : buffer.count
+                let preview = String(decoding: buffer.prefix(80), as: UTF8.self)
+                events.append(.invalid(reason: "an unterminated message (\(broken) bytes: \(preview)…) was cut off by a new line"))
+                buffer.removeAll(keepingCapacity: buffer.capacity <= 64 * 1024)
+                depth = 0
+                inString = false
+                escaped = false
+                skippingObject = false
+                skippedBytes = 0
+                i += 1
+                continue
             }
             // Inside an object: track strings and depth.
             if !skippingObject { buffer.append(byte) } else { skippedBytes += 1 }

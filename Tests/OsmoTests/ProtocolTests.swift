@@ -60,6 +60,19 @@ import Testing
         #expect(events[1] == .message(SocketMessage(.userStop)))
     }
 
+    /// A writer cut off mid-message (inside a string, or inside the object) does not swallow the
+    /// messages after it: the raw newline ends the broken one and decoding resumes.
+    @Test(arguments: [#"{"Type":"MessageOut","MessageOut":"half a li"#, #"{"Type":"MessageOut","MessageOut":"x","#, #"{"Type":{"#])
+    func unterminatedMessageResynchronisesAtTheNextLine(broken: String) {
+        var stream = MessageStream()
+        let events = stream.feed(Array((broken + "\n" + #"{"Type":"UserStop"}"# + "\n" + #"{"Type":"MessageOut","MessageOut":"after"}"# + "\n").utf8))
+        #expect(events.count == 3, "\(events)")
+        if case .invalid(let reason) = events.first { #expect(reason.contains("unterminated")) } else { Issue.record("expected invalid: \(events)") }
+        #expect(events.dropFirst().first == .message(SocketMessage(.userStop)))
+        #expect(events.last == .message(.out("after")))
+        #expect(stream.pendingBytes == 0)
+    }
+
     @Test func braceInsideStringsDoesNotConfuseFraming() {
         var stream = MessageStream()
         let events = stream.feed(Array(#"{"Type":"MessageOut","MessageOut":"}{\"]"}"#.utf8))
