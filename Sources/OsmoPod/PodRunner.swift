@@ -30,6 +30,8 @@ public final class PodRunner {
         self.plan = plan
         self.executable = executable
         signals = try SignalChannel([SIGINT, SIGTERM, SIGCHLD])
+        // Orphans of the pod's processes come to us, so the pod's end can end them too.
+        ProcessControl.becomeSubreaper()
         if let podDirectory {
             try FileSystem.makeDirectory(podDirectory, mode: 0o755)
             self.podDirectory = FileSystem.realPath(podDirectory) ?? podDirectory
@@ -87,6 +89,9 @@ public final class PodRunner {
         }
         close(userLog)
         let (userStatus, ctrlStatus) = try supervise(ctrl: ctrl, wrapper: wrapper)
+        // The pod is over: nothing started in it outlives it (a command's own process group
+        // whose wrapper was killed was reparented to us).
+        ProcessControl.killRemainingChildren()
         if userStatus != 0 { return userStatus }
         return ctrlStatus
     }

@@ -103,6 +103,34 @@ struct PodTests {
         #expect(try FileSystem.readText(scratch.at("pod/ctrl.termination-log")) == "{\"code\":10}")
     }
 
+    /// A second Ctrl-C kills the whole pod, the command's own process group included (its
+    /// wrapper dies first and it is orphaned): nothing the task started survives `pod run`.
+    @Test func secondInterruptKillsTheCommandsProcessGroup() throws {
+        let scratch = Scratch()
+        let marker = "osmo-orphan-\(getpid())-\(Int(Clock.now * 1000) % 1_000_000)"
+        let child = try ChildProcess.spawn(
+            executable: OsmoBinary.path,
+            arguments: ["osmo", "pod", "run", "--pod-dir", scratch.at("pod"), "--",
+                        "/bin/sh", "-c", "trap '' TERM INT; /bin/sh -c \"trap '' TERM INT; sleep 3000; : \(marker)\" & echo started; wait"],
+            environment: ChildProcess.currentEnvironment, stdout: -1, stderr: -1)
+        let deadline = Clock.now + patience(20)
+        while Clock.now < deadline && !text(of: scratch.at("pod/task-log.jsonl")).contains("\"Text\":\"started\"") { usleep(20_000) }
+        #expect(running(marker), "the test's own command did not start")
+        child.signal(SIGINT)
+        usleep(200_000)
+        child.signal(SIGINT)
+        _ = try child.wait()
+        #expect(!running(marker), "the command's process group outlived pod run")
+    }
+
+    /// True when a process whose command line holds `marker` exists.
+    func running(_ marker: String) -> Bool {
+        ((try? FileSystem.contents(of: "/proc")) ?? []).contains { name in
+            guard Int(name) != nil, let bytes = try? FileSystem.readFile("/proc/\(name)/cmdline") else { return false }
+            return String(decoding: bytes.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self).contains(marker)
+        }
+    }
+
     @Test func sigtermStopsTheCommandAndStillUploads() throws {
         let scratch = Scratch()
         let child = try ChildProcess.spawn(

@@ -17,6 +17,12 @@ enum OsmoBinary {
 }
 
 /// A temporary directory removed (recursively) when the value is released.
+/// Seconds to wait for something a test expects, scaled by `OSMO_TEST_TIMEOUT_SCALE` (one knob
+/// for a slow or busy machine).
+func patience(_ seconds: Double) -> Double {
+    seconds * (getenv("OSMO_TEST_TIMEOUT_SCALE").flatMap { Double(String(cString: $0)) } ?? 1)
+}
+
 final class Scratch {
     let path: String
 
