@@ -48,6 +48,7 @@ struct osmo_gunzip {
     z_stream z;
     int between;   /* 1: a member ended; only padding or another member may follow */
     int members;
+    int trailing;  /* 1: past the last member, ignoring what follows */
     char message[160];
 };
 
@@ -76,9 +77,12 @@ long osmo_gunzip_run(osmo_gunzip *g, const unsigned char *in, size_t in_len, siz
         /* Zero padding after the last member is tolerated (tape-style blocking). */
         while (skipped < in_len && in[skipped] == 0) skipped++;
         if (skipped == in_len) { *consumed = skipped; return 0; }
-        if (in[skipped] != 0x1f) {
-            snprintf(g->message, sizeof g->message, "trailing data after the end of the gzip stream");
-            return -1;
+        if (g->trailing || in[skipped] != 0x1f) {
+            /* Data after the last member that is not another member: ignored, as gzip(1) and
+               libarchive do (some tools append padding or signatures). */
+            g->trailing = 1;
+            *consumed = in_len;
+            return 0;
         }
         if (inflateReset(&g->z) != Z_OK) {
             snprintf(g->message, sizeof g->message, "cannot restart the gzip decoder");

@@ -12,7 +12,7 @@ struct ServiceCommand: ParsableCommand {
         abstract: "Serve the OSMO service endpoints ctrl and the workstation CLI use, on one local port.",
         discussion: """
         Prints `listening HOST:PORT` first. Logs land in <log-dir>/<workflow>/<task>.jsonl, metrics in \
-        <log-dir>/<workflow>/metrics.jsonl. Without --refresh-token-file a token is generated and written \
+        <log-dir>/<workflow>/.metrics.jsonl. Without --refresh-token-file a token is generated and written \
         to <log-dir>/refresh_token.
         """)
 
@@ -62,6 +62,16 @@ struct ServiceCommand: ParsableCommand {
         }
         settings.host = String(listen[..<colon])
         settings.port = port
+        if settings.requiresAuthentication {
+            let everywhere = settings.host == "0.0.0.0" || settings.host == "::" || settings.host == "[::]"
+            OsmoMain.writeError("""
+                osmo service: WARNING: listening on \(settings.host)\(everywhere ? " (every interface)" : ""), beyond loopback: \
+                anyone who can reach its port can try it. Every route but the token trade and /health now needs a token \
+                (Authorization: Bearer …, from POST /api/auth/jwt/refresh_token with the refresh token). Use 127.0.0.1 unless \
+                another machine must connect.
+
+                """)
+        }
         settings.logDirectory = logDirectory
         settings.tokenSeconds = tokenSeconds
         settings.routerTimeoutSeconds = routerTimeout

@@ -7,6 +7,7 @@ extension LocalService {
     /// The action API: queue an action for the task's ctrl and tell the caller where to meet it.
     func addActionRoutes(_ http: Router<BasicWebSocketRequestContext>) {
         http.post("/api/workflow/{workflow}/exec/task/{task}") { request, context -> Response in
+            if let refusal = self.refuseUnauthenticated(request) { return refusal }
             let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
             if let refusal = self.refuseUnknown(workflow, task) { return refusal }
             let entry = request.uri.queryParameters["entry_command"].map { URLQuery.unescape(String($0)) } ?? "/bin/bash"
@@ -14,6 +15,7 @@ extension LocalService {
             return Self.json(.ok, answer)
         }
         http.post("/api/workflow/{workflow}/portforward/{task}") { request, context -> Response in
+            if let refusal = self.refuseUnauthenticated(request) { return refusal }
             let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
             if let refusal = self.refuseUnknown(workflow, task) { return refusal }
             let query = request.uri.queryParameters
@@ -30,12 +32,14 @@ extension LocalService {
         }
         // Ours (the real service restarts tasks from its own logic): ask a task's ctrl to restart
         // the command.
-        http.post("/api/workflow/{workflow}/restart/task/{task}") { _, context -> Response in
+        http.post("/api/workflow/{workflow}/restart/task/{task}") { request, context -> Response in
+            if let refusal = self.refuseUnauthenticated(request) { return refusal }
             let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
             self.state.queue(workflow, task).push("{\"action\": \"restart\"}")
             return Self.json(.ok, "{}")
         }
         http.post("/api/workflow/{workflow}/webserver/{task}") { request, context -> Response in
+            if let refusal = self.refuseUnauthenticated(request) { return refusal }
             let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
             if let refusal = self.refuseUnknown(workflow, task) { return refusal }
             guard let port = request.uri.queryParameters["task_port"].flatMap({ Int($0) }) else {
@@ -43,6 +47,12 @@ extension LocalService {
             }
             return Self.json(.ok, self.queueAction(.webserver, workflow: workflow, task: task) { $0.taskPort = port })
         }
+    }
+
+    /// 401 for a request without a live token, when the service is reachable beyond loopback.
+    func refuseUnauthenticated(_ request: Request) -> Response? {
+        guard settings.requiresAuthentication, !authorized(request.headers) else { return nil }
+        return Self.json(.unauthorized, "{\"message\":\"A token is required (Authorization: Bearer …): this service listens beyond loopback\",\"error_code\":\"USER\"}")
     }
 
     /// 404 for a task whose ctrl never connected (a typo, or a task not started yet).
@@ -65,10 +75,14 @@ extension LocalService {
         for kind in ["exec", "portforward", "webserver", "rsync"] {
             for side in ["backend", "client"] {
                 sockets.ws("/api/router/\(kind)/{workflow}/\(side)/{key}") { request, _ in
-                    side == "client" || self.authorized(request.headers) ? .upgrade([:]) : .dontUpgrade
+                    // The client side is open on loopback (the CLI of the same user); beyond
+                    // it every side needs a token.
+                    (side == "client" && !self.settings.requiresAuthentication) || self.authorized(request.headers) ? .upgrade([:]) : .dontUpgrade
                 } onUpgrade: { inbound, outbound, context in
                     let key = try context.requestContext.parameters.require("key")
-                    _ = await self.router.join(key: key, inbound, outbound)
+                    // TEXT frames are data only for browser websockets, which travel the webserver
+                    // control path and the portforward data path; exec and rsync carry bytes only.
+                    _ = await self.router.join(key: key, allowText: kind == "webserver" || kind == "portforward", inbound, outbound)
                 }
             }
         }

@@ -50,7 +50,7 @@ extension LocalService {
         let taskKey = "\(workflow)/\(task)"
         // Looked up once per connection, not per line.
         let sequence = state.seqCell(taskKey) { store.storedSeq(workflow, task) }
-        let file = store.file(workflow, "\(task).jsonl")
+        let file = store.taskFile(workflow, task)
         for try await message in inbound.messages(maxSize: 1 << 22) {
             let text: String
             switch message {
@@ -63,7 +63,13 @@ extension LocalService {
             }
             switch JSONString.field("IOType", in: object) ?? "" {
             case "LOG_DONE":
-                store.flush(workflow, task)
+                // Acknowledge only what is stored: otherwise end the connection, and ctrl sends
+                // everything unacknowledged again.
+                guard store.flush(workflow, task) else {
+                    print("osmo service: \(taskKey): cannot write the task's log under \(store.directory); closing the connection so ctrl resends")
+                    try? await outbound.close(.unexpectedServerError, reason: "log store failed")
+                    return
+                }
                 try await outbound.write(.text("{\"action\": \"log_done\"}"))
             case "BARRIER":
                 let name = JSONString.field("Name", in: object).map(String.init) ?? ""

@@ -35,6 +35,11 @@ public final class LocalService: Sendable {
         public var routerAddress: String?
 
         public init() {}
+
+        /// Bound beyond loopback: every route but the token trade and `/health` needs a token.
+        public var requiresAuthentication: Bool {
+            !(host == "localhost" || host == "::1" || host.hasPrefix("127."))
+        }
     }
 
     public let settings: Settings
@@ -62,12 +67,12 @@ public final class LocalService: Sendable {
         addRouterRoutes(sockets)
         http.get("/health") { _, _ in "{\"status\":\"OK\"}" }
         http.get("/api/router/version") { _, _ in "\"osmo-local\"" }
-        http.get("/api/local/stats") { _, _ in Self.json(.ok, self.statistics) }
+        http.get("/api/local/stats") { request, _ in self.refuseUnauthenticated(request) ?? Self.json(.ok, self.statistics) }
         var logger = Logger(label: "osmo.service")
         logger.logLevel = .critical
         let app = Application(
             router: http,
-            server: .http1WebSocketUpgrade(webSocketRouter: sockets, configuration: .init(ws: .init(maxFrameSize: 1 << 26, autoPing: .disabled))),
+            server: .http1WebSocketUpgrade(webSocketRouter: sockets, configuration: .init(ws: .init(maxFrameSize: RouterHub.maxFrameBytes, autoPing: .disabled))),
             configuration: .init(address: .hostname(settings.host, port: settings.port)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

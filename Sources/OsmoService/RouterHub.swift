@@ -7,7 +7,10 @@ import WSCore
 /// (`…/client/{key}`) websockets of one key and copies BINARY frames between them. Whichever side
 /// comes first waits up to the timeout for the other. An empty frame ends one direction and is
 /// passed on (so each end can half-close its socket); the pair ends when both directions have
-/// ended or either side leaves. TEXT frames pass unchanged (webserver websockets).
+/// ended or either side leaves. TEXT frames pass unchanged where browser websockets travel
+/// (the webserver and portforward paths); on exec and rsync sessions, which carry bytes only,
+/// one ends the pair. A frame is at most `maxFrameBytes`; a side waiting for its partner is not read
+/// (backpressure holds the sender), so an unpaired connection costs at most one frame.
 final class RouterHub: Sendable {
     final class Waiting: Sendable {
         let inbound: WebSocketInboundStream
@@ -70,14 +73,14 @@ final class RouterHub: Sendable {
     }
 
     /// Runs one side of `key` until the pair is over. Returns false when no partner came.
-    func join(key: String, _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async -> Bool {
+    func join(key: String, allowText: Bool, _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async -> Bool {
         let partner = waiting.withLock { waiting -> Waiting? in
             if let partner = waiting.removeValue(forKey: key), partner.claim() { return partner }
             return nil
         }
         if let partner {
             sessions.add(1)
-            await RouterHub.copy(inbound, outbound, partner.inbound, partner.outbound)
+            await RouterHub.copy(inbound, outbound, partner.inbound, partner.outbound, allowText: allowText)
             partner.release()
             return true
         }
@@ -99,10 +102,13 @@ final class RouterHub: Sendable {
     }
 
     /// Both directions until both ended (empty frames) or one side left.
-    static func copy(_ aIn: WebSocketInboundStream, _ aOut: WebSocketOutboundWriter, _ bIn: WebSocketInboundStream, _ bOut: WebSocketOutboundWriter) async {
+    static let maxFrameBytes = 1 << 22
+
+    static func copy(_ aIn: WebSocketInboundStream, _ aOut: WebSocketOutboundWriter, _ bIn: WebSocketInboundStream, _ bOut: WebSocketOutboundWriter,
+                     allowText: Bool) async {
         await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await direction(aIn, bOut) }
-            group.addTask { await direction(bIn, aOut) }
+            group.addTask { await direction(aIn, bOut, allowText: allowText) }
+            group.addTask { await direction(bIn, aOut, allowText: allowText) }
             while let ended = await group.next() {
                 if !ended {
                     group.cancelAll()
@@ -114,17 +120,17 @@ final class RouterHub: Sendable {
 
     /// true when the direction ended with an empty frame (the other may go on), false when the
     /// source left or broke the protocol.
-    private static func direction(_ from: WebSocketInboundStream, _ to: WebSocketOutboundWriter) async -> Bool {
+    private static func direction(_ from: WebSocketInboundStream, _ to: WebSocketOutboundWriter, allowText: Bool) async -> Bool {
         do {
-            for try await message in from.messages(maxSize: 1 << 26) {
+            for try await message in from.messages(maxSize: maxFrameBytes) {
                 switch message {
                 case .binary(let buffer):
                     try await to.write(.binary(buffer))
                     if buffer.readableBytes == 0 { return true }
                 case .text(let text):
-                    // Byte sessions (exec, TCP) never carry TEXT and their ends reject it; a
-                    // webserver's websocket does, and keeps it (the real router's
-                    // copy_websocket for browser sessions).
+                    // A webserver's websocket carries TEXT and keeps it (the real router's
+                    // copy_websocket for browser sessions); byte sessions never may.
+                    guard allowText else { return false }
                     try await to.write(.text(text))
                 }
             }

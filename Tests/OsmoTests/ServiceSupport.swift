@@ -63,7 +63,7 @@ final class ServiceProcess {
         }
     }
 
-    func metrics(_ workflow: String) -> String { text(of: Path.join(logs, workflow, "metrics.jsonl")) }
+    func metrics(_ workflow: String) -> String { text(of: Path.join(logs, workflow, ".metrics.jsonl")) }
 
     /// `GET path` on the service.
     func get(_ path: String) throws -> String {

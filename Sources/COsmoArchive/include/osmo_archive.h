@@ -18,7 +18,8 @@ int osmo_archive_read_support_decompress(struct archive *a);
 int osmo_archive_read_support_tar(struct archive *a);
 
 /// gzip decoding with zlib, which verifies every member's CRC-32 and length (libarchive's own
-/// gzip reader does not). Multi-member streams and trailing zero padding are accepted.
+/// gzip reader does not). Multi-member streams are read whole; data after the last member
+/// that is not another member is ignored, as gzip(1) does.
 typedef struct osmo_gunzip osmo_gunzip;
 osmo_gunzip *osmo_gunzip_new(void);
 void osmo_gunzip_free(osmo_gunzip *g);
