@@ -28,6 +28,10 @@ public enum CtrlFlags {
         flags.int("dataTimeout", 10, "Minutes without transfer progress.")
         flags.int("logsPeriod", 100, "Log flush period (ms).")
         flags.int("logsBufferSize", 10000, "Log buffer size (lines).")
+        // Passed by every released service up to 6.3 (kb_objects.py), gone on the reference's
+        // main since: accepted and ignored (inputs are always downloaded; no cache is kept).
+        flags.string("downloadType", "download", "Accepted and ignored (services up to 6.3 pass 'download').")
+        flags.int("cacheSize", 0, "Accepted and ignored (services up to 6.3 pass the cache size in MiB).")
         flags.string("logFile", "", "JSON-lines copy of the task log (default: osmo-ctrl.jsonl beside -inputPath).")
         return flags
     }

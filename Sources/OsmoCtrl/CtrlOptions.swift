@@ -69,6 +69,7 @@ public struct InputSpec: Sendable, Equatable {
     public init(parsing text: String) throws {
         guard let colon = text.firstIndex(of: ":") else { throw InputSpec.invalid(text, "expected task:… or url:…") }
         let kind = text[..<colon]
+        if kind == "dataset" { throw InputSpec.datasetUnsupported(text) }
         guard kind == "task" || kind == "url" else { throw InputSpec.invalid(text, "unknown kind '\(kind)'") }
         let parts = text[text.index(after: colon)...].split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw InputSpec.invalid(text, "expected \(kind):<folder>,<url>,<regex>") }
@@ -81,6 +82,12 @@ public struct InputSpec: Sendable, Equatable {
 
     static func invalid(_ text: String, _ reason: String) -> OsmoError {
         OsmoError(.invalidInput, "invalid spec '\(text)': \(reason)")
+    }
+
+    /// `dataset:` specs (services up to 6.3) name datasets of the OSMO dataset service, which
+    /// this runtime does not resolve: a clear refusal (code 30) instead of a parse error.
+    static func datasetUnsupported(_ text: String) -> OsmoError {
+        OsmoError(.invalidInput, "unsupported spec '\(text)': dataset inputs and outputs need the OSMO dataset service, which this runtime does not resolve; give the task the dataset's storage location as a url: input (or output) instead")
     }
 }
 
@@ -103,6 +110,7 @@ public struct OutputSpec: Sendable, Equatable {
     }
 
     public init(parsing text: String) throws {
+        if text.hasPrefix("dataset:") || text.hasPrefix("update_dataset:") { throw InputSpec.datasetUnsupported(text) }
         guard let colon = text.firstIndex(of: ":"), let kind = Kind(rawValue: String(text[..<colon])) else {
             throw InputSpec.invalid(text, "expected task:…, url:… or kpi:…")
         }

@@ -140,13 +140,23 @@ public final class PodRunner {
         var userStatus: Int32?
         var ctrlStatus: Int32?
         var stops = 0
+        // ctrl ends before the user container only when it failed: a wrapper that never got its
+        // ExecStart would otherwise wait out its -unixTimeout (two hours). After a grace period
+        // (for CtrlFailed to reach it) the pod ends, with ctrl's code.
+        var ctrlEndedAt: Double?
+        var stoppedForCtrl = false
         while userStatus == nil || ctrlStatus == nil {
+            if let ended = ctrlEndedAt, userStatus == nil, !stoppedForCtrl, Clock.now - ended > Self.wrapperGrace {
+                OsmoPodOutput.note("osmo-ctrl exited (code \(ctrlStatus ?? -1)) and the user container did not end within \(Int(Self.wrapperGrace)) s: stopping it")
+                wrapper.signal(SIGKILL, group: true)
+                stoppedForCtrl = true
+            }
             for (child, isUser) in [(wrapper, true), (ctrl, false)] where (isUser ? userStatus : ctrlStatus) == nil {
                 var status: Int32 = 0
                 var usage = rusage()
                 if wait4(child.pid, &status, WNOHANG, &usage) == child.pid {
                     let code = ChildProcess.Termination(waitStatus: status).exitStatus
-                    if isUser { userStatus = code } else { ctrlStatus = code }
+                    if isUser { userStatus = code } else { ctrlStatus = code; ctrlEndedAt = Clock.now }
                     if reportUsage { report(isUser ? "osmo_exec (user container)" : "osmo-ctrl", usage, code) }
                 }
             }
@@ -164,8 +174,11 @@ public final class PodRunner {
                 }
             }
         }
-        return (userStatus!, ctrlStatus!)
+        return (stoppedForCtrl ? 0 : userStatus!, ctrlStatus!)
     }
+
+    /// How long the user container may outlive a failed ctrl.
+    static let wrapperGrace = 5.0
 
     private func report(_ name: String, _ usage: rusage, _ status: Int32) {
         let cpu = { (t: timeval) in Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
