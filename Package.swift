@@ -19,6 +19,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "osmo", targets: ["osmo"]),
+        /// The parsers of untrusted input, for the libFuzzer targets in `Fuzz/`.
+        .library(name: "OsmoParsers", targets: ["OsmoProtocol", "OsmoData", "OsmoArchive", "OsmoSystem", "OsmoCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -4,8 +4,19 @@
 #include <stdlib.h>
 #include <zlib.h>
 
+typedef int (*osmo_support_step)(struct archive *);
+
+/* Runs each registration; a warning (e.g. a filter that falls back to an external program) is fine. */
+static int osmo_run_steps(struct archive *a, const osmo_support_step *steps, unsigned count) {
+    for (unsigned i = 0; i < count; i++) {
+        int rc = steps[i](a);
+        if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return rc;
+    }
+    return ARCHIVE_OK;
+}
+
 int osmo_archive_read_support_osmo(struct archive *a) {
-    int (*const steps[])(struct archive *) = {
+    const osmo_support_step steps[] = {
         archive_read_support_format_tar,
         archive_read_support_format_gnutar,
         archive_read_support_format_zip,
@@ -15,33 +26,23 @@ int osmo_archive_read_support_osmo(struct archive *a) {
         archive_read_support_filter_zstd,
         archive_read_support_filter_lz4,
     };
-    for (unsigned i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        int rc = steps[i](a);
-        if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return rc;
-    }
-    return ARCHIVE_OK;
+    return osmo_run_steps(a, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
 int osmo_archive_read_support_decompress(struct archive *a) {
-    int (*const steps[])(struct archive *) = {
+    const osmo_support_step steps[] = {
         archive_read_support_format_raw,
         archive_read_support_filter_bzip2,
         archive_read_support_filter_xz,
         archive_read_support_filter_zstd,
         archive_read_support_filter_lz4,
     };
-    for (unsigned i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        int rc = steps[i](a);
-        if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return rc;
-    }
-    return ARCHIVE_OK;
+    return osmo_run_steps(a, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
 int osmo_archive_read_support_tar(struct archive *a) {
-    int rc = archive_read_support_format_tar(a);
-    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return rc;
-    rc = archive_read_support_format_gnutar(a);
-    return rc == ARCHIVE_WARN ? ARCHIVE_OK : rc;
+    const osmo_support_step steps[] = { archive_read_support_format_tar, archive_read_support_format_gnutar };
+    return osmo_run_steps(a, steps, 2);
 }
 
 struct osmo_gunzip {

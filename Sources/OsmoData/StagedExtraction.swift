@@ -67,6 +67,9 @@ enum StagedExtraction {
                 let to = openat(destination, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 defer { if from >= 0 { close(from) }; if to >= 0 { close(to) } }
                 guard from >= 0, to >= 0 else { throw moveFailure(display, errno) }
+                // The staging copy is emptied and removed, whatever mode the archive gave it
+                // (a read-only directory would keep a non-root user from moving its entries).
+                fchmod(from, 0o700)
                 try merge(from: from, into: to, display: display)
                 return
             }

@@ -58,6 +58,7 @@ public enum ByteBridge {
                     for try await message in inbound.messages(maxSize: 1 << 26) {
                         guard case .binary(let buffer) = message else { throw Failure.textFrame }
                         if buffer.readableBytes == 0 {
+                            await flushed(stream)
                             socketOut.finish()
                             return false
                         }
@@ -91,8 +92,19 @@ public enum ByteBridge {
                         if !ending { throw error }
                     }
                 }
+                // executeThenClose closes the channel at once: let what was written reach the
+                // socket first.
+                await flushed(stream)
             }
         }
         return Totals(fromSocket: fromSocket.value, toSocket: toSocket.value)
+    }
+
+    /// Waits until every write handed to the socket so far has reached the kernel. An empty
+    /// write queues behind them and completes only once they are flushed. Needed before the
+    /// socket's output is closed: with its input already at EOF, NIO turns an output close into
+    /// a full close, which drops writes still pending (the tail of a port-forwarded stream).
+    static func flushed(_ stream: Stream) async {
+        try? await stream.channel.writeAndFlush(ByteBuffer()).get()
     }
 }

@@ -21,18 +21,12 @@ public enum FileSystem {
 
     /// Names in a directory, without `.` and `..`, unsorted.
     public static func contents(of path: String) throws -> [String] {
-        guard let dir = opendir(path) else {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
             throw OsmoError(.io, "cannot list \(path): \(SystemCall.describe(errno: errno))", cause: Errno(errno))
         }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        defer { close(fd) }
+        return try contents(ofDescriptor: fd, path: path)
     }
 
     /// Names in an open directory (`fdopendir` of a duplicate: `fd` stays open and usable).
