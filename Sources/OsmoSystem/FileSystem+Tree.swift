@@ -76,22 +76,7 @@ extension FileSystem {
         osmo_renameat(sourceDirectory, name, destinationDirectory, newName, noReplace ? 1 : 0) == 0
     }
 
-    /// Renames `source` over `destination`, removing a directory or file already there first.
-    public static func moveReplacing(_ source: String, to destination: String) throws {
-        if rename(source, destination) == 0 { return }
-        let err = errno
-        guard err == EEXIST || err == ENOTEMPTY || err == EISDIR || err == ENOTDIR else {
-            throw OsmoError(.io, "cannot move \(source) to \(destination): \(SystemCall.describe(errno: err))", cause: Errno(err))
-        }
-        try removeTree(destination)
-        try SystemCall.retrying("cannot move \(source) to \(destination)") { rename(source, destination) }
-    }
-
-    /// A small user xattr (used to remember which version of an object a file is).
-    public static func setAttribute(_ path: String, name: String, value: String) {
-        _ = value.withCString { setxattr(path, "user.\(name)", $0, strlen($0), 0) }
-    }
-
+    /// A small user xattr on an open file (remembers which version of an object a file is).
     public static func setAttribute(descriptor fd: Int32, name: String, value: String) {
         _ = value.withCString { fsetxattr(fd, "user.\(name)", $0, strlen($0), 0) }
     }
@@ -136,10 +121,4 @@ extension FileSystem {
         }
     }
 
-    public static func attribute(_ path: String, name: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: 512)
-        let n = getxattr(path, "user.\(name)", &buffer, buffer.count - 1)
-        guard n >= 0 else { return nil }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }
