@@ -59,11 +59,12 @@ let package = Package(
         .target(name: "OsmoNet", dependencies: [
             "OsmoTransfer", "OsmoProtocol", "OsmoSystem", "OsmoCore",
             .product(name: "WSClient", package: "swift-websocket"),
+            .product(name: "WSCore", package: "swift-websocket"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -92,7 +93,7 @@ let package = Package(
 
         /// `osmo exec` / `osmo port-forward`: the workstation side of exec and port-forward.
         .target(name: "OsmoClient", dependencies: [
-            "OsmoNet", "OsmoTransfer", "OsmoSystem", "OsmoCore",
+            "OsmoNet", "OsmoData", "OsmoTransfer", "OsmoSystem", "OsmoCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -1,6 +1,7 @@
 import Glibc
 import NIOCore
 import OsmoCore
+import OsmoTransfer
 import OsmoNet
 import OsmoSystem
 import Synchronization
@@ -62,7 +63,7 @@ public struct ExecClient: Sendable {
         terminal.enter()
         defer { terminal.restore() }
         let trailer = Shared(ExitTrailer())
-        let target = WebSocketTarget(url: info.url("exec", workflow: workflow), headers: service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds))
+        let target = WebSocketTarget(url: info.url("exec", workflow: workflow), headers: try await service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds), verifyPeer: ServiceTLS.verify)
         let close = try await WebSocketDial.connect(target) { inbound, outbound in
             let size = RawTerminal.windowSize(0) ?? (24, 80)
             try await outbound.write(.binary(ByteBuffer(string: "{\"Rows\":\(size.rows),\"Cols\":\(size.cols),\"ExitStatus\":true}")))

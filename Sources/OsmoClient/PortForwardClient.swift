@@ -2,6 +2,7 @@ import Glibc
 import NIOCore
 import NIOPosix
 import OsmoCore
+import OsmoTransfer
 import OsmoNet
 import OsmoSystem
 import Synchronization
@@ -69,7 +70,7 @@ public struct PortForwardClient: Sendable {
                 channel.eventLoop.makeCompletedFuture { try Connection(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true)) }
             }
         ready(mapping, server.channel.localAddress?.port ?? mapping.local)
-        let control = WebSocketTarget(url: info.url("portforward", workflow: workflow), headers: service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds))
+        let control = WebSocketTarget(url: info.url("portforward", workflow: workflow), headers: try await service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds), verifyPeer: ServiceTLS.verify)
         try await WebSocketDial.connect(control) { controlIn, controlOut in
             try await server.executeThenClose { accepted in
                 try await withThrowingDiscardingTaskGroup { group in
@@ -90,7 +91,7 @@ public struct PortForwardClient: Sendable {
         let key = "PORTFORWARD-" + String(UInt64.random(in: .min ... .max), radix: 16)
         do {
             try await control.write(.binary(ByteBuffer(string: "{\"key\":\"\(key)\",\"cookie\":\(ServiceAction.quote(info.cookie))}")))
-            let target = WebSocketTarget(url: info.url("portforward", workflow: workflow, key: key), headers: service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds))
+            let target = WebSocketTarget(url: info.url("portforward", workflow: workflow, key: key), headers: try await service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds), verifyPeer: ServiceTLS.verify)
             try await WebSocketDial.connect(target) { inbound, outbound in
                 try await ByteBridge.pump(inbound, outbound, connection)
             }
@@ -110,7 +111,7 @@ public struct PortForwardClient: Sendable {
                 channel.eventLoop.makeCompletedFuture { try Datagrams(wrappingChannelSynchronously: channel) }
             }
         ready(mapping, socket.channel.localAddress?.port ?? mapping.local)
-        let target = WebSocketTarget(url: info.url("portforward", workflow: workflow), headers: service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds))
+        let target = WebSocketTarget(url: info.url("portforward", workflow: workflow), headers: try await service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds), verifyPeer: ServiceTLS.verify)
         try await WebSocketDial.connect(target) { inbound, outbound in
             try await socket.executeThenClose { datagrams, replies in
                 try await withThrowingTaskGroup(of: Void.self) { group in

@@ -6,14 +6,31 @@ import OsmoTransfer
 /// The workstation's view of the OSMO service: the action API (`POST …/exec/task/{task}`,
 /// `…/portforward/{task}`) and the router addresses it answers with.
 public struct ServiceClient: Sendable {
+    /// How the CLI proves who it is.
+    public enum Credentials: Sendable {
+        case none
+        /// Sent as `Authorization: Bearer …`.
+        case bearer(String)
+        /// The reference CLI's login file (`LoginFile`).
+        case login(LoginFile)
+    }
+
     /// `http(s)://host:port`
     public var baseURL: String
-    /// Sent as `Authorization: Bearer …` when set.
-    public var token: String?
+    public var credentials: Credentials
 
-    public init(baseURL: String, token: String?) {
+    public init(baseURL: String, credentials: Credentials) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        self.token = token
+        self.credentials = credentials
+    }
+
+    /// The identity headers of every request and websocket.
+    public func identityHeaders() async throws -> [(name: String, value: String)] {
+        switch credentials {
+        case .none: []
+        case .bearer(let token): token.isEmpty ? [] : [(name: "Authorization", value: "Bearer \(token)")]
+        case .login(let file): try await file.headers()
+        }
     }
 
     /// Where to meet the task: `{router_address, key, cookie}`.
@@ -49,9 +66,8 @@ public struct ServiceClient: Sendable {
     }
 
     /// Headers for the router's client side.
-    public func routerHeaders(cookie: String) -> [(name: String, value: String)] {
-        var headers: [(name: String, value: String)] = []
-        if let token, !token.isEmpty { headers.append((name: "Authorization", value: "Bearer \(token)")) }
+    public func routerHeaders(cookie: String) async throws -> [(name: String, value: String)] {
+        var headers = try await identityHeaders()
         if !cookie.isEmpty { headers.append((name: "Cookie", value: cookie)) }
         return headers
     }
@@ -59,9 +75,10 @@ public struct ServiceClient: Sendable {
     func post(_ path: String, query: [(String, String)]) async throws -> [UInt8] {
         let queryText = query.map { "\($0.0)=\(URLQuery.escape($0.1))" }.joined(separator: "&")
         var headers = ["Content-Type: application/json"]
-        if let token, !token.isEmpty { headers.append("Authorization: Bearer \(token)") }
+        for header in try await identityHeaders() { headers.append("\(header.name): \(header.value)") }
         var request = HTTPRequest(url: "\(baseURL)\(path)?\(queryText)", method: "POST", headers: headers, body: [], label: "\(baseURL)\(path)")
         request.acceptAnyStatus = true
+        request.verifyPeer = ServiceTLS.verify
         let response = try await TransferEngine.shared().response(to: request)
         guard response.status == 200 else {
             let detail = String(decoding: response.body.prefix(300), as: UTF8.self)

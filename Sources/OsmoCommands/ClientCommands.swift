@@ -43,25 +43,29 @@ enum ClientCommands {
 
 /// Where the service is and who we are.
 struct ServiceAccess: ParsableArguments {
-    @Option(name: .customLong("service"), help: "The OSMO service URL (default: $OSMO_SERVICE_URL, else http://127.0.0.1:8000).")
+    @Option(name: .customLong("service"), help: "The OSMO service URL (default: $OSMO_SERVICE_URL, else the login file's url, else http://127.0.0.1:8000).")
     var serviceURL: String?
-    @Option(name: .customLong("token-file"), help: "File holding a bearer token (default: $OSMO_TOKEN, else ~/.osmo/token if present).")
+    @Option(name: .customLong("token-file"), help: "File holding a bearer token (default: $OSMO_TOKEN, else the reference CLI's login file: $OSMO_CONFIG_FILE_DIR/login.yaml, else ~/.config/osmo/login.yaml; else ~/.osmo/token).")
     var tokenFile: String?
     @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the router connection.")
     var connectTimeout = 60.0
 
     func client() throws -> ServiceClient {
         let environment = { (name: String) in getenv(name).map { String(cString: $0) } }
-        let url = serviceURL ?? environment("OSMO_SERVICE_URL") ?? "http://127.0.0.1:8000"
+        // Explicit flags and variables first; then the login file the platform mounts in every
+        // task (and `osmo login` writes on a workstation), as the reference CLI finds it.
+        let login = try LoginFile.find()
+        let url = serviceURL ?? environment("OSMO_SERVICE_URL") ?? login?.url ?? "http://127.0.0.1:8000"
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
             throw ValidationError("the service URL must start with http:// or https://, got '\(url)'")
         }
-        var token = environment("OSMO_TOKEN")
-        let file = tokenFile ?? environment("HOME").map { "\($0)/.osmo/token" }
-        if let file, tokenFile != nil || (token == nil && FileSystem.exists(file)) {
-            token = try FileSystem.readText(file).trimmingSpaces()
+        if let tokenFile { return ServiceClient(baseURL: url, credentials: .bearer(try FileSystem.readText(tokenFile).trimmingSpaces())) }
+        if let token = environment("OSMO_TOKEN") { return ServiceClient(baseURL: url, credentials: .bearer(token)) }
+        if let login { return ServiceClient(baseURL: url, credentials: .login(login)) }
+        if let legacy = environment("HOME").map({ "\($0)/.osmo/token" }), FileSystem.exists(legacy) {
+            return ServiceClient(baseURL: url, credentials: .bearer(try FileSystem.readText(legacy).trimmingSpaces()))
         }
-        return ServiceClient(baseURL: url, token: token)
+        return ServiceClient(baseURL: url, credentials: .none)
     }
 }
 

@@ -1,3 +1,4 @@
+import Glibc
 import OsmoCore
 import OsmoCtrl
 import OsmoSystem
@@ -23,6 +24,8 @@ enum CtrlCommand {
         options.dataTimeoutMinutes = flags.int("dataTimeout")
         options.execTimeoutMinutes = max(1, flags.int("execTimeout"))
         options.service = serviceOptions(from: flags)
+        let keep = flags.isSet("keepArchives") ? flags.string("keepArchives") : getenv("OSMO_KEEP_ARCHIVES").map { String(cString: $0) } ?? ""
+        options.archives = try ArchivePolicy(parsing: keep)
         options.logFile = flags.string("logFile")
         if options.logFile.isEmpty && !options.inputPath.isEmpty {
             options.logFile = Path.join(Path.parent(options.inputPath), "osmo-ctrl.jsonl")
@@ -39,7 +42,8 @@ enum CtrlCommand {
         service.port = flags.int("port")
         service.refreshTokenFile = flags.string("refreshToken")
         service.refreshScheme = flags.string("refreshScheme")
-        service.tokenHeader = flags.string("tokenHeader")
+        let tokenHeader = flags.string("tokenHeader")
+        service.tokenHeader = tokenHeader.isEmpty ? nil : tokenHeader
         service.timeoutMinutes = max(1, flags.int("timeout"))
         service.logsBufferSize = max(1, flags.int("logsBufferSize"))
         guard !service.host.isEmpty, flags.isSet("host") || FileSystem.exists(service.refreshTokenFile) else { return nil }

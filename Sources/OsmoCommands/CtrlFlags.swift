@@ -19,7 +19,7 @@ public enum CtrlFlags {
         flags.int("port", 8000, "Service port.")
         flags.string("refreshToken", "/osmo/.refresh_token", "Refresh token file.")
         flags.string("refreshScheme", "http", "Token refresh scheme.")
-        flags.string("tokenHeader", "Authorization", "Token header.")
+        flags.string("tokenHeader", "", "Header carrying the service token (default: Authorization with Bearer; x-osmo-auth with a 6.1 service, found by its GET-only token endpoint).")
         flags.string("userConfig", "/osmo/user_config.yaml", "User data credentials.")
         flags.string("serviceConfig", "/osmo/service_config.yaml", "Service data credentials.")
         flags.int("timeout", 60, "Minutes of websocket reconnect budget.")
@@ -32,6 +32,7 @@ public enum CtrlFlags {
         // main since: accepted and ignored (inputs are always downloaded; no cache is kept).
         flags.string("downloadType", "download", "Accepted and ignored (services up to 6.3 pass 'download').")
         flags.int("cacheSize", 0, "Accepted and ignored (services up to 6.3 pass the cache size in MiB).")
+        flags.string("keepArchives", "", "Inputs whose archives are kept as files, not extracted: all, or input folders (0,2). Default: $OSMO_KEEP_ARCHIVES, else every archive is extracted.")
         flags.string("logFile", "", "JSON-lines copy of the task log (default: osmo-ctrl.jsonl beside -inputPath).")
         return flags
     }

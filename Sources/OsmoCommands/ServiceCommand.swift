@@ -34,6 +34,8 @@ struct ServiceCommand: ParsableCommand {
     var quiet = false
     @Option(name: .customLong("pending-refreshes"), help: ArgumentHelp("Answer the first N token refreshes with PENDING.", visibility: .hidden))
     var pendingRefreshes = 0
+    @Flag(name: .customLong("require-auth"), help: ArgumentHelp("Require a token on every route even on loopback (as beyond it).", visibility: .hidden))
+    var requireAuthentication = false
 
     static func execute(_ arguments: [String]) -> Int32 {
         do {
@@ -57,6 +59,7 @@ struct ServiceCommand: ParsableCommand {
 
     func settings() throws -> LocalService.Settings {
         var settings = LocalService.Settings()
+        settings.alwaysAuthenticate = requireAuthentication
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw ValidationError("--listen takes HOST:PORT, got '\(listen)'")
         }

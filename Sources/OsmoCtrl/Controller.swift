@@ -3,6 +3,7 @@ import OsmoCore
 import OsmoData
 import OsmoProtocol
 import OsmoSystem
+import OsmoTransfer
 
 /// osmo-ctrl's main sequence (PROTOCOL.md §3): accept the wrapper, check access, download the
 /// inputs, start the command, relay its output, upload the outputs (also after a failure), finish.
@@ -14,6 +15,8 @@ public final class Controller: @unchecked Sendable {
     struct Failure: Error {
         let code: ExitCode
         let message: String
+        /// The phase's IOType for the `ERROR:` line (a failed download is a DOWNLOAD line).
+        var kind: LogRecord.Kind = .ctrl
     }
 
     let options: CtrlOptions
@@ -26,8 +29,6 @@ public final class Controller: @unchecked Sendable {
 
     /// The OSMO service connection, when ctrl has one.
     let service: ServiceSession?
-    /// Input and output transfers, for `task_io_metrics`.
-    let records = ConditionLock([(record: TransferRecord, output: Bool)]())
 
     public init(options: CtrlOptions, sink localSink: any LogSink, termination: TerminationLog = TerminationLog()) throws {
         self.options = options
@@ -37,6 +38,8 @@ public final class Controller: @unchecked Sendable {
             let source = options.logSource
             let service = ServiceSession(options: options, service: serviceOptions, log: { text in
                 relay.sink?.emit(LogRecord(source: source, text: text, kind: .ctrl))
+            }, note: { text in
+                relay.sink?.emit(LogRecord(source: source, text: text, kind: .ctrl, reach: .local))
             }, fatal: { code, message in
                 relay.sink?.emit(LogRecord(source: source, text: "ERROR: \(message)", kind: .ctrl))
                 relay.sink?.flush()
@@ -69,7 +72,7 @@ public final class Controller: @unchecked Sendable {
             }
             return 0
         } catch let failure as Failure {
-            log("ERROR: \(failure.message)")
+            log("ERROR: \(failure.message)", failure.kind)
             if !commandStarted, let channel { try? channel.send(SocketMessage(.ctrlFailed)) }
             sink.flush()
             finishService(terminated: true)
@@ -95,30 +98,34 @@ public final class Controller: @unchecked Sendable {
         do { listener = try UnixListener(path: options.socketPath) } catch {
             throw Failure(code: .unixMessageFailed, message: "cannot listen on \(options.socketPath): \(error)")
         }
+        if service != nil, !ServiceTLS.verify { note(ServiceTLS.warning) }
         service?.connect()
         let socket = try acceptWrapper(listener)
         channel = MessageChannel(socket: socket)
-        log("Client connected [unix]")
+        note("Client connected [unix]")
         service?.serveSessions(channel: channel!, listener: listener)
         try checkAccess()
         let downloadStart = Clock.epochSeconds
         try downloadInputs()
         if let service {
-            if !options.inputs.isEmpty {
-                service.groupMetric("input_download", start: downloadStart, end: Clock.epochSeconds)
-                for entry in records.withLock({ $0 }) where !entry.output { service.transferMetric(entry.record, output: false) }
-            }
+            // The reference sends both group metrics whatever the task moved.
+            service.groupMetric("input_download", start: downloadStart, end: Clock.epochSeconds)
             if !options.barrier.isEmpty {
-                log("Waiting for barrier \(options.barrier)")
                 guard service.waitForBarrier(options.barrier, interrupted: { !signals.drain().isEmpty }) else {
                     throw Failure(code: .misc, message: "terminated while waiting for barrier \(options.barrier)")
                 }
-                log("Barrier \(options.barrier) reached")
+            }
+            // Inputs may land while the service still says PENDING (ours); the command starts
+            // only once it accepted the task, as in the reference, so no output is lost.
+            guard service.waitUntilAccepted(interrupted: { !signals.drain().isEmpty }) else {
+                throw Failure(code: .misc, message: "terminated while waiting for the service to accept the task (RUNNING)")
             }
         } else if !options.barrier.isEmpty {
-            log("Barrier \(options.barrier): no service connection, continuing without synchronisation")
+            note("Barrier \(options.barrier): no service connection, continuing without synchronisation")
         }
-        do { try channel!.send(SocketMessage(.execStart, outputFolder: options.outputPath)) } catch {
+        // The reference appends the `/` (`ctrl_args.go`); user code reads the folder from it.
+        let outputFolder = options.outputPath.hasSuffix("/") ? options.outputPath : options.outputPath + "/"
+        do { try channel!.send(SocketMessage(.execStart, outputFolder: outputFolder)) } catch {
             throw Failure(code: .unixMessageFailed, message: "cannot send ExecStart to osmo_exec: \(error)")
         }
         commandStarted = true
@@ -136,10 +143,7 @@ public final class Controller: @unchecked Sendable {
         service?.commandStarted(false)
         let uploadStart = Clock.epochSeconds
         try uploadOutputs()
-        if let service, !options.outputs.isEmpty {
-            service.groupMetric("output_upload", start: uploadStart, end: Clock.epochSeconds)
-            for entry in records.withLock({ $0 }) where entry.output { service.transferMetric(entry.record, output: true) }
-        }
+        service?.groupMetric("output_upload", start: uploadStart, end: Clock.epochSeconds)
         sink.flush()
         finishService(terminated: outcome.terminated)
         socket.close()
@@ -176,8 +180,13 @@ public final class Controller: @unchecked Sendable {
 
     /// A line for stdout and the log file only (the service is gone).
     func localLog(_ text: String) {
-        sink.emit(LogRecord(source: options.logSource, text: text, kind: .ctrl))
+        note(text)
         sink.flush()
+    }
+
+    /// A line for ctrl's own output and log file, not the service (`LogRecord.Reach`).
+    func note(_ text: String, _ kind: LogRecord.Kind = .ctrl) {
+        sink.emit(LogRecord(source: options.logSource, text: text, kind: kind, reach: .local))
     }
 
     func log(_ text: String, _ kind: LogRecord.Kind = .ctrl) {

@@ -23,6 +23,8 @@ public struct CtrlOptions: Sendable {
     public var terminationGraceSeconds = 20.0
     /// The OSMO service, or nil to run without one (logs to stdout and the JSON-lines file only).
     public var service: ServiceOptions?
+    /// Which inputs' archives are extracted (all by default).
+    public var archives = ArchivePolicy.extractAll
     /// Minutes a requested exec session may take to dial back.
     public var execTimeoutMinutes = 5
 
@@ -37,7 +39,8 @@ public struct ServiceOptions: Sendable {
     public var port = 8000
     public var refreshTokenFile = "/osmo/.refresh_token"
     public var refreshScheme = "http"
-    public var tokenHeader = "Authorization"
+    /// nil: by the service's generation (`TokenSource`).
+    public var tokenHeader: String?
     public var timeoutMinutes = 60
     public var logsBufferSize = 10000
     /// How often ctrl re-sends its barrier request while waiting (the reference: 5 minutes).
@@ -56,8 +59,16 @@ public struct InputSpec: Sendable, Equatable {
     public var regex: String
     public var userCredentials: Bool
 
-    /// The name ctrl's log lines use: the URL's last element.
+    /// The URL's last element (progress labels).
     public var name: String { url.split(separator: "/").last.map(String.init) ?? url }
+    /// How the reference's log lines name it (`GetLogInfo`): a `task:` input by its last
+    /// element, a user's `url:` input by its whole URL.
+    public var logName: String { userCredentials ? url : InputSpec.afterLastSlash(url) }
+
+    /// The reference's `url[strings.LastIndex(url, "/")+1:]`: empty after a trailing slash.
+    static func afterLastSlash(_ url: String) -> String {
+        url.lastIndex(of: "/").map { String(url[url.index(after: $0)...]) } ?? url
+    }
 
     public init(folder: String, url: String, regex: String = "", userCredentials: Bool = false) {
         self.folder = folder
@@ -101,6 +112,15 @@ public struct OutputSpec: Sendable, Equatable {
     public var path: String
 
     public var name: String { url.split(separator: "/").last.map(String.init) ?? url }
+    /// As the reference's lines name it: `task:` by the last element, `url:` by the whole URL,
+    /// `kpi:` as `KPI: <path>`.
+    public var logName: String {
+        switch kind {
+        case .task: InputSpec.afterLastSlash(url)
+        case .url: url
+        case .kpi: "KPI: \(path)"
+        }
+    }
 
     public init(kind: Kind, url: String, regex: String = "", path: String = "") {
         self.kind = kind

@@ -59,9 +59,14 @@ public final class ConsoleLogSink: LogSink {
 
     public func emit(_ record: LogRecord) {
         if record.isUserOutput {
-            writer.append("[\(record.source)] \(record.text)\n")
+            // ExecFailed's text ends in a newline of its own (the reference's wording).
+            let text = record.text.hasSuffix("\n") ? String(record.text.dropLast()) : record.text
+            writer.append("[\(record.source)] \(text)\n")
         } else {
+            // ctrl's own lines are few and must show when they happen (`kubectl logs` reads a
+            // pipe): written at once, after whatever user output is still buffered.
             writer.append("\(LogTime.console(record.seconds)) [\(record.source)][osmo] \(record.text)\n")
+            writer.flush()
         }
     }
 
@@ -86,6 +91,7 @@ public final class JSONLinesLogSink: LogSink {
 
     public func emit(_ record: LogRecord) {
         writer.append(JSONLinesLogSink.json(record, time: stamper.stamp(record)) + "\n")
+        if !record.isUserOutput { writer.flush() }
     }
 
     public func flush() { writer.flush() }

@@ -12,6 +12,7 @@ public final class ServiceLogSink: LogSink {
     }
 
     public func emit(_ record: LogRecord) {
+        guard record.reach == .service else { return }
         let time = stamper.stamp(record)
         buffer.appendSequenced(ServiceFrames.logPrefix(source: record.source, time: time, text: record.text, ioType: record.kind.rawValue), mayWait: record.isUserOutput)
     }

@@ -17,7 +17,10 @@ public final class ServiceSession: Sendable {
     public let link: ServiceLink
     public let sink: ServiceLogSink
     let backend: RouterBackend
+    /// A line for the service (and ctrl's own output): the reference's texts only.
     let log: @Sendable (String) -> Void
+    /// A line for ctrl's own output only (connection state, actions, router sessions).
+    let note: @Sendable (String) -> Void
     /// Exec requests waiting for the wrapper to dial back, oldest first.
     let pendingExecs = Mutex([(action: ServiceAction, deadline: Double)]())
     let channel = Mutex<MessageChannel?>(nil)
@@ -26,10 +29,14 @@ public final class ServiceSession: Sendable {
     let commandRunning = Atomic(false)
     let stopped = Flag()
 
-    public init(options: CtrlOptions, service: ServiceOptions, log: @escaping @Sendable (String) -> Void, fatal: @escaping @Sendable (ExitCode, String) -> Void) {
+    public init(
+        options: CtrlOptions, service: ServiceOptions, log: @escaping @Sendable (String) -> Void,
+        note: @escaping @Sendable (String) -> Void, fatal: @escaping @Sendable (ExitCode, String) -> Void
+    ) {
         self.options = options
         self.service = service
         self.log = log
+        self.note = note
         var settings = TokenSource.Settings(serviceURL: "\(service.refreshScheme)://\(service.host):\(service.port)", refreshTokenFile: service.refreshTokenFile)
         settings.workflow = options.workflow
         settings.group = options.groupName
@@ -47,7 +54,7 @@ public final class ServiceSession: Sendable {
             ))
         }
         sink = ServiceLogSink(buffer: buffer)
-        backend = RouterBackend(workflow: options.workflow, tokens: tokens, note: log)
+        backend = RouterBackend(workflow: options.workflow, tokens: tokens, note: note)
         let url = "\(service.scheme)://\(service.host):\(service.port)/api/logger/workflow/\(options.workflow)/osmo_ctrl/\(options.logSource)/retry_id/\(options.retryID)"
         var linkSettings = ServiceLink.Settings(url: url, budgetSeconds: Double(service.timeoutMinutes) * 60)
         linkSettings.batch = 1024
@@ -61,7 +68,8 @@ public final class ServiceSession: Sendable {
             onAction: { action in handler.session?.handle(action) },
             onEvent: { event in
                 switch event {
-                case .note(let text): log(text)
+                case .note(let text): note(text)
+                case .reconnected(let tries): log("Websocket Connection: \(tries)")
                 case .fatal(let code, let message): fatal(code, message)
                 }
             }
@@ -91,18 +99,20 @@ public final class ServiceSession: Sendable {
     func handle(_ action: ServiceAction) {
         switch action.action {
         case .exec:
-            log("Received exec action: \(action.entryCommand)")
+            note("Received exec action: \(action.entryCommand)")
             requestExec(action)
         case .portforward, .webserver:
-            log("Received \(action.action.rawValue) action for port \(action.taskPort)\(action.useUDP ? " (UDP)" : "")")
+            note("Received \(action.action.rawValue) action for port \(action.taskPort)\(action.useUDP ? " (UDP)" : "")")
             Task.detached { await self.backend.portForward(action) }
         case .barrier:
-            barrier.withLock { $0.released += 1 }
+            // As the reference: a release that comes while ctrl is not waiting is stale.
+            barrier.withLock { if $0.waiting { $0.released += 1 } }
         case .restart:
-            log("Received restart action")
+            log("Receive restart action")
             ThreadStarter.detach { [self] in restart() }
         case .rsync:
-            log("Received rsync action: rsync is not supported by this runtime; ignoring it")
+            log("Receive rsync action")
+            note("rsync is not supported by this runtime yet; ignoring the action")
         case .logDone:
             break
         }
@@ -115,7 +125,7 @@ public final class ServiceSession: Sendable {
             try channel.send(SocketMessage(.userExecStart, command: action.entryCommand))
         } catch {
             pendingExecs.withLock { $0.removeAll { $0.action.key == action.key } }
-            log("Exec: cannot ask osmo_exec for a session: \(error)")
+            note("Exec: cannot ask osmo_exec for a session: \(error)")
         }
     }
 
@@ -128,11 +138,11 @@ public final class ServiceSession: Sendable {
             let action = pendingExecs.withLock { pending -> ServiceAction? in
                 let expired = pending.filter { $0.deadline < now }
                 pending.removeAll { $0.deadline < now }
-                for old in expired { log("Exec: osmo_exec did not open session \(old.action.key) in time") }
+                for old in expired { note("Exec: osmo_exec did not open session \(old.action.key) in time") }
                 return pending.isEmpty ? nil : pending.removeFirst().action
             }
             guard let action else {
-                log("Exec: ignoring a connection on the socket with no exec request waiting")
+                note("Exec: ignoring a connection on the socket with no exec request waiting")
                 continue
             }
             let fd = socket.release()
@@ -145,7 +155,9 @@ public final class ServiceSession: Sendable {
     /// Joins barrier `name` and waits for the service's `barrier` action, re-sending the request
     /// every `barrierResendSeconds`. Returns false when `interrupted` says to stop waiting.
     public func waitForBarrier(_ name: String, interrupted: () -> Bool) -> Bool {
-        barrier.withLock { $0.waiting = true }
+        log("Waiting for group ready ...")
+        note("Barrier: \(name)")
+        barrier.withLock { $0.waiting = true; $0.released = 0 }
         defer { barrier.withLock { $0.waiting = false } }
         var nextSend = 0.0
         while true {
@@ -158,7 +170,10 @@ public final class ServiceSession: Sendable {
                 state.released -= 1
                 return true
             }
-            if released == true { return true }
+            if released == true {
+                log("Group ready")
+                return true
+            }
             if interrupted() { return false }
         }
     }
@@ -171,40 +186,40 @@ public final class ServiceSession: Sendable {
     /// while the command has not started yet.
     private func restart() {
         guard commandRunning.load(ordering: .relaxed), let channel = channel.withLock({ $0 }) else {
-            log("Skipping restart: the command has not started")
+            note("Skipping restart: the command has not started")
             return
         }
         let before = barrier.withLock { $0.stopFinished }
         do { try channel.send(SocketMessage(.userStop)) } catch {
-            log("Restart: cannot send UserStop: \(error)")
+            log("Failed to send stop request")
+            note("Restart: cannot send UserStop: \(error)")
             return
         }
         guard barrier.wait(timeout: 120, until: { $0.stopFinished > before ? true : nil }) != nil else {
-            log("Restart: osmo_exec did not confirm the stop within 120 s")
+            note("Restart: osmo_exec did not confirm the stop within 120 s")
             return
         }
         if !options.barrier.isEmpty {
-            log("Restart: waiting for barrier \(options.barrier)")
             _ = waitForBarrier(options.barrier) { stopped.isSet }
         }
         do { try channel.send(SocketMessage(.userStart)) } catch {
             log("Restart: cannot send UserStart: \(error)")
             return
         }
-        log("Restarted the command")
+        note("Restarted the command")
     }
 
     // MARK: metrics
 
     /// `group_metrics` for `input_download` / `output_upload`.
     public func groupMetric(_ type: String, start: Double, end: Double) {
-        let metric = "{\"retry_id\":\(Int(options.retryID) ?? 0),\"start_time\":\"\(LogTime.metrics(start))\",\"end_time\":\"\(LogTime.metrics(end))\",\"type_of_metrics\":\"\(type)\"}"
+        let metric = "{\"retry_id\":\(GoJSON.quote(options.retryID)),\"start_time\":\"\(LogTime.metrics(start))\",\"end_time\":\"\(LogTime.metrics(end))\",\"type_of_metrics\":\"\(type)\"}"
         sendMetric("group_metrics", metric)
     }
 
     /// `task_io_metrics` for one input or output transfer.
     public func transferMetric(_ record: TransferRecord, output: Bool) {
-        let metric = "{\"retry_id\":\(Int(options.retryID) ?? 0),\"group_name\":\(GoJSON.quote(options.groupName)),\"task_name\":\(GoJSON.quote(options.logSource)),"
+        let metric = "{\"retry_id\":\(GoJSON.quote(options.retryID)),\"group_name\":\(GoJSON.quote(options.groupName)),\"task_name\":\(GoJSON.quote(options.logSource)),"
             + "\"url\":\(GoJSON.quote(record.url)),\"type\":\"\(output ? "OUTPUT" : "INPUT")\",\"start_time\":\"\(LogTime.metrics(record.start))\","
             + "\"end_time\":\"\(LogTime.metrics(record.end))\",\"size_in_bytes\":\(record.bytes),\"number_of_files\":\(record.files),"
             + "\"operation_type\":\"Url\",\"download_type\":\"\(output ? "N/A" : "download")\"}"
@@ -217,6 +232,16 @@ public final class ServiceSession: Sendable {
     }
 
     // MARK: end
+
+    /// Blocks until the service link has been up once, so the command starts only once the
+    /// service has accepted the task (RUNNING), as in the reference. Returns false when
+    /// `interrupted` says to stop waiting or the link gave up.
+    public func waitUntilAccepted(interrupted: () -> Bool) -> Bool {
+        while !link.waitUntilConnected(timeout: 0.2) {
+            if interrupted() || stopped.isSet { return false }
+        }
+        return true
+    }
 
     /// Waits (up to `timeout`) until the service acknowledged every line, then closes the link.
     @discardableResult

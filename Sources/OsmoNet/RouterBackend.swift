@@ -2,6 +2,7 @@ import FoundationEssentials
 import NIOCore
 import NIOPosix
 import OsmoCore
+import OsmoTransfer
 import WSClient
 
 /// ctrl's side of exec, port-forward and webserver sessions (PROTOCOL.md §7): dials
@@ -31,7 +32,7 @@ public struct RouterBackend: Sendable {
             do {
                 var headers = [try await tokens.header()]
                 if !cookie.isEmpty { headers.append((name: "Cookie", value: cookie)) }
-                let target = WebSocketTarget(url: "\(router)/api/router/\(kind)/\(workflow)/backend/\(key)", headers: headers, handshakeTimeout: .seconds(30))
+                let target = WebSocketTarget(url: "\(router)/api/router/\(kind)/\(workflow)/backend/\(key)", headers: headers, handshakeTimeout: .seconds(30), verifyPeer: ServiceTLS.verify)
                 let flag = Flag()
                 defer { opened = flag.isSet }
                 try await WebSocketDial.connect(target) { inbound, outbound in

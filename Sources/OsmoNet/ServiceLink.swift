@@ -1,5 +1,6 @@
 import Glibc
 import OsmoCore
+import OsmoTransfer
 import OsmoSystem
 import Synchronization
 import WSClient
@@ -32,6 +33,9 @@ public final class ServiceLink: Sendable {
     public enum Event: Sendable {
         /// A line for ctrl's own log (connection state).
         case note(String)
+        /// Connected again after `tries` failed attempts (the reference tells the service
+        /// `Websocket Connection: N`).
+        case reconnected(tries: Int)
         /// The link gave up: write `code` to the termination log and exit.
         case fatal(ExitCode, String)
     }
@@ -48,8 +52,8 @@ public final class ServiceLink: Sendable {
     let downSince = Mutex(Clock.now)
     /// When the batch being written started (the write deadline's clock).
     let writing = Mutex<Double?>(nil)
-    /// Connections made so far (1 = the first).
-    private let connectionCount = Atomic(0)
+    /// Connections made so far (1 = the first); waited on before the command starts.
+    private let connections = ConditionLock(0)
 
     public init(
         settings: Settings, buffer: LogBuffer, tokens: TokenSource, logDoneFrame: @escaping @Sendable () -> String,
@@ -80,6 +84,12 @@ public final class ServiceLink: Sendable {
         }
     }
 
+    /// Blocks until the link has been up once (the token refresh answered RUNNING and the
+    /// websocket opened), `timeout` passed, or the link stopped. Returns whether it has.
+    public func waitUntilConnected(timeout: Double) -> Bool {
+        connections.wait(timeout: timeout) { $0 > 0 ? true : nil } ?? false
+    }
+
     /// Stops reconnecting (the connection in use is closed).
     public func stop() {
         stopped.set()
@@ -97,7 +107,7 @@ public final class ServiceLink: Sendable {
                 let header = try await tokens.header()
                 let target = WebSocketTarget(
                     url: settings.url, headers: [header], handshakeTimeout: .seconds(settings.handshakeSeconds),
-                    pingEvery: .seconds(settings.pingSeconds)
+                    pingEvery: .seconds(settings.pingSeconds), verifyPeer: ServiceTLS.verify
                 )
                 let tries = attempt
                 try await WebSocketDial.connect(target) { inbound, outbound in
@@ -121,6 +131,7 @@ public final class ServiceLink: Sendable {
             } catch {
                 failure = "\(error)"
             }
+            if let hint = ServiceTLS.hint(for: failure) { failure += " (\(hint))" }
             if stopped.isSet {
                 connected.store(false, ordering: .relaxed)
                 return
@@ -159,8 +170,9 @@ public final class ServiceLink: Sendable {
         connected.store(true, ordering: .relaxed)
         buffer.waitWhenFull.store(true, ordering: .relaxed)
         defer { buffer.waitWhenFull.store(false, ordering: .relaxed) }
-        let count = connectionCount.add(1, ordering: .relaxed).newValue
+        let count = connections.withLock { n in n += 1; return n }
         onEvent(.note(count == 1 ? "Connected to the service" : "Reconnected to the service after \(tries) tries; sending \(buffer.held) buffered lines"))
+        if count > 1 { onEvent(.reconnected(tries: tries)) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.write(outbound) }
             group.addTask { try await self.read(inbound) }

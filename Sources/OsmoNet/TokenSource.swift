@@ -9,6 +9,12 @@ import Synchronization
 /// `…/api/auth/jwt/refresh_token`, keep the answer until shortly before it expires. Every shape
 /// the service answers in is understood: the token, FastAPI's `{"detail": {"error": "PENDING"}}`,
 /// a flat `{"error": …}`, and `{"message": …, "error_code": …}`.
+///
+/// Both service generations: 6.2 and later take a POST with `{"token": …}`; 6.1 only a GET with
+/// `?refresh_token=…` and answers the POST with 405, after which every refresh is a GET. The
+/// header the token travels in follows the generation unless `-tokenHeader` names one: 6.2+
+/// `Authorization: Bearer <jwt>`, 6.1 `x-osmo-auth: <jwt>` (its ctrl's default; no service
+/// passes the flag).
 public final class TokenSource: Sendable {
     public struct Settings: Sendable {
         /// `{refreshScheme}://host:port`
@@ -18,8 +24,9 @@ public final class TokenSource: Sendable {
         public var group = ""
         public var task = ""
         public var retry = "0"
-        /// `Authorization` gets `Bearer <jwt>`, any other header the bare token.
-        public var header = "Authorization"
+        /// `Authorization` gets `Bearer <jwt>`, any other header the bare token; nil: by the
+        /// service's generation.
+        public var header: String?
 
         public init(serviceURL: String, refreshTokenFile: String) {
             self.serviceURL = serviceURL
@@ -50,8 +57,23 @@ public final class TokenSource: Sendable {
         }
     }
 
+    /// Which token endpoint the service has.
+    public enum Generation: Sendable, Equatable {
+        /// POST with a JSON body (services 6.2 and later; what is tried first).
+        case post
+        /// GET with `?refresh_token=` (6.1: its POST answers 405).
+        case get
+    }
+
     public let settings: Settings
-    private let state = Mutex((token: "", expiresAt: 0.0, margin: 0.0))
+    private let state = Mutex((token: "", expiresAt: 0.0, margin: 0.0, generation: Generation.post))
+
+    public var generation: Generation { state.withLock { $0.generation } }
+
+    /// The header's name: the flag's, else the generation's.
+    public var headerName: String {
+        settings.header ?? (generation == .get ? "x-osmo-auth" : "Authorization")
+    }
 
     public init(_ settings: Settings) {
         self.settings = settings
@@ -60,7 +82,8 @@ public final class TokenSource: Sendable {
     /// The header that carries the token, refreshed first when it is close to expiry.
     public func header() async throws -> (name: String, value: String) {
         let token = try await current()
-        return (settings.header, settings.header.lowercased() == "authorization" ? "Bearer \(token)" : token)
+        let name = headerName
+        return (name, name.lowercased() == "authorization" ? "Bearer \(token)" : token)
     }
 
     public func current() async throws -> String {
@@ -81,26 +104,18 @@ public final class TokenSource: Sendable {
         } catch {
             throw Failure.unreadable("cannot read the refresh token from \(settings.refreshTokenFile): \(error)")
         }
-        let query = [("workflow_id", settings.workflow), ("group_name", settings.group), ("task_name", settings.task), ("retry_id", settings.retry)]
-            .map { "\($0.0)=\(URLQuery.escape($0.1))" }.joined(separator: "&")
-        var request = HTTPRequest(
-            url: "\(settings.serviceURL)/api/auth/jwt/refresh_token?\(query)", method: "POST",
-            headers: ["Content-Type: application/json"],
-            body: Array("{\"token\":\(ServiceAction.quote(refreshToken))}".utf8), label: "token refresh"
-        )
-        request.acceptAnyStatus = true
-        let response: HTTPResponse
-        do {
-            response = try await TransferEngine.shared().response(to: request)
-        } catch {
-            throw Failure.unreachable("\(error)")
+        var response = try await exchange(refreshToken, generation)
+        if response.status == 405, generation == .post {
+            // A 6.1 service: its endpoint is a GET.
+            state.withLock { $0.generation = .get }
+            response = try await exchange(refreshToken, .get)
         }
         let answer = TokenAnswer.parse(response.body)
         if response.status == 200, let token = answer.token, !token.isEmpty, answer.error == nil {
             let now = Double(Clock.wall.seconds)
             let expiresAt = answer.expiresAt ?? now + 300
             let margin = min(30, max(1, (expiresAt - now) / 4))
-            state.withLock { $0 = (token, expiresAt, margin) }
+            state.withLock { $0.token = token; $0.expiresAt = expiresAt; $0.margin = margin }
             return token
         }
         switch answer.error {
@@ -109,6 +124,32 @@ public final class TokenSource: Sendable {
         default:
             let reason = answer.message ?? answer.error ?? String(decoding: response.body.prefix(200), as: UTF8.self)
             throw Failure.refused("HTTP \(response.status): \(reason)")
+        }
+    }
+}
+
+extension TokenSource {
+    /// One request to the token endpoint in `generation`'s form.
+    func exchange(_ refreshToken: String, _ generation: Generation) async throws -> HTTPResponse {
+        var query = [("workflow_id", settings.workflow), ("group_name", settings.group), ("task_name", settings.task), ("retry_id", settings.retry)]
+        if generation == .get { query.insert(("refresh_token", refreshToken), at: 0) }
+        let queryText = query.map { "\($0.0)=\(URLQuery.escape($0.1))" }.joined(separator: "&")
+        let url = "\(settings.serviceURL)/api/auth/jwt/refresh_token?\(queryText)"
+        var request = switch generation {
+        case .post:
+            HTTPRequest(
+                url: url, method: "POST", headers: ["Content-Type: application/json"],
+                body: Array("{\"token\":\(ServiceAction.quote(refreshToken))}".utf8), label: "token refresh"
+            )
+        case .get:
+            HTTPRequest(url: url, method: "GET", label: "token refresh")
+        }
+        request.acceptAnyStatus = true
+        request.verifyPeer = ServiceTLS.verify
+        do {
+            return try await TransferEngine.shared().response(to: request)
+        } catch {
+            throw Failure.unreachable("\(error)")
         }
     }
 }

@@ -1,4 +1,3 @@
-import HTTPTypes
 import Logging
 import NIOCore
 import NIOPosix
@@ -20,18 +19,23 @@ public struct WebSocketTarget: Sendable {
     public var pingEvery: Duration?
     /// The largest frame accepted: WSClient's default (16 KiB) ends a connection silently.
     public var maxFrameSize: Int
+    /// False only for the OSMO service when the operator opted out (`ServiceTLS.verify`).
+    public var verifyPeer: Bool
 
-    public init(url: String, headers: [(name: String, value: String)] = [], handshakeTimeout: Duration? = nil, pingEvery: Duration? = nil, maxFrameSize: Int = 1 << 24) {
+    public init(url: String, headers: [(name: String, value: String)] = [], handshakeTimeout: Duration? = nil, pingEvery: Duration? = nil, maxFrameSize: Int = 1 << 24, verifyPeer: Bool = true) {
         self.url = url
         self.headers = headers
         self.handshakeTimeout = handshakeTimeout
         self.pingEvery = pingEvery
         self.maxFrameSize = maxFrameSize
+        self.verifyPeer = verifyPeer
     }
 }
 
-/// Opens client websockets on WSClient (swift-websocket) with our defaults: big frames, TLS
-/// verified against the CA bundle the transfer engine finds, quiet library logging.
+/// Opens client websockets (WSClient's connection and WSCore's frame handling, our channel set-up:
+/// see `WebSocketChannel`) with our defaults: big frames, TLS verified against the CA bundle the
+/// transfer engine finds (`SSL_CERT_FILE`, `CURL_CA_BUNDLE`, the distribution's bundle), no SNI for
+/// an IP host, quiet library logging.
 public enum WebSocketDial {
     public typealias Handler = @Sendable (WebSocketInboundStream, WebSocketOutboundWriter) async throws -> Void
 
@@ -52,37 +56,43 @@ public enum WebSocketDial {
         return logger
     }()
 
-    static let tls: TLSConfiguration = {
+    /// One TLS context per verification mode for the process: building one parses the whole CA
+    /// bundle (~150 certificates), which WSClient did again for every connection.
+    static let verifying = Result { () throws -> NIOSSLContext in
         var configuration = TLSConfiguration.makeClientConfiguration()
         if let bundle = TransferEngine.discoverCABundle() { configuration.trustRoots = .file(bundle) }
-        return configuration
-    }()
+        return try NIOSSLContext(configuration: configuration)
+    }
+    static let unverified = Result { () throws -> NIOSSLContext in
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .none
+        return try NIOSSLContext(configuration: configuration)
+    }
 
     /// Connects, runs `handler` while the connection is open, and returns the peer's close frame
     /// (nil when the connection ended without one).
     @discardableResult
     public static func connect(_ target: WebSocketTarget, handler: @escaping Handler) async throws -> WebSocketCloseFrame? {
-        var fields = HTTPFields()
-        for header in target.headers {
-            guard let name = HTTPField.Name(header.name) else { continue }
-            fields.append(HTTPField(name: name, value: header.value))
+        guard let url = WebSocketURL(target.url) else {
+            throw Failure.refused(target.url, "not a ws:// or wss:// URL with a host")
         }
-        let configuration = WebSocketClientConfiguration(
-            maxFrameSize: target.maxFrameSize, additionalHeaders: fields, closeTimeout: .seconds(5),
+        let tls = url.secure ? try (target.verifyPeer ? verifying : unverified).get() : nil
+        let opened = Flag()
+        let channel = WebSocketChannel(
+            url: url, headers: target.headers, tls: tls, maxFrameSize: target.maxFrameSize,
             autoPing: target.pingEvery.map { .enabled(timePeriod: $0) } ?? .disabled
-        )
+        ) { inbound, outbound, _ in
+            opened.set()
+            try await handler(inbound, outbound)
+        }
         guard let timeout = target.handshakeTimeout else {
-            return try await run(target.url, configuration, MultiThreadedEventLoopGroup.singleton, handler: handler)
+            return try await run(channel, url, MultiThreadedEventLoopGroup.singleton)
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let opened = Flag()
         defer { group.shutdownGracefully { _ in } }
         return try await withThrowingTaskGroup(of: WebSocketCloseFrame?.self) { tasks in
             tasks.addTask {
-                try await run(target.url, configuration, group) { inbound, outbound in
-                    opened.set()
-                    try await handler(inbound, outbound)
-                }
+                try await run(channel, url, group)
             }
             tasks.addTask {
                 try await Task.sleep(for: timeout)
@@ -98,14 +108,13 @@ public enum WebSocketDial {
         }
     }
 
-    private static func run(_ url: String, _ configuration: WebSocketClientConfiguration, _ group: any EventLoopGroup, handler: @escaping Handler) async throws -> WebSocketCloseFrame? {
-        let client = WebSocketClient(url: url, configuration: configuration, tlsConfiguration: tls, eventLoopGroup: group, logger: logger) { inbound, outbound, _ in
-            try await handler(inbound, outbound)
-        }
+    private static func run(_ channel: WebSocketChannel, _ url: WebSocketURL, _ group: any EventLoopGroup) async throws -> WebSocketCloseFrame? {
         do {
-            return try await client.run()
-        } catch let error as WebSocketClientError {
-            throw Failure.refused(url, "\(error)")
+            return try await ClientConnection(channel, address: .hostname(url.host, port: url.port), eventLoopGroup: group, logger: logger).run()
+        } catch let error as NIOSSLExtraError where error == .failedToValidateHostname {
+            // NIOSSL's text says "Couldn't find <none>" for an IP host.
+            let need = url.hostIsIPAddress ? "an IP address subjectAltName \(url.host)" : "the name \(url.host)"
+            throw Failure.refused("\(url.secure ? "wss" : "ws")://\(url.hostHeader)\(url.target)", "the service's TLS certificate does not name this host (it needs \(need))")
         }
     }
 }

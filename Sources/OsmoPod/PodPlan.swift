@@ -92,13 +92,16 @@ public struct PodPlan: Sendable {
 
     public var group: String { groupName ?? "\(taskName)-group" }
 
-    public func ctrlArguments(_ layout: Layout) -> [String] {
+    /// `service`: the service flags, placed before the extra arguments so `--ctrl-arg` can
+    /// override any of them (Go's flag package keeps the last value).
+    public func ctrlArguments(_ layout: Layout, service: [String] = []) -> [String] {
         var args = ["-socketPath", layout.socket, "-inputPath", layout.input, "-outputPath", layout.output]
         for input in inputs { args += ["-inputs", input] }
         for output in outputs { args += ["-outputs", output] }
         args += ["-workflow", workflow, "-groupName", group, "-retryId", "0", "-logSource", taskName,
                  "-userConfig", layout.userConfig, "-serviceConfig", layout.serviceConfig]
         if !barrier.isEmpty { args += ["-barrier", barrier] }
+        args += service
         args += extraCtrlArguments
         return args
     }

@@ -66,7 +66,7 @@ public final class PodRunner {
             throw OsmoError(.io, "osmo-init failed (exit \(initStatus)): \(text.trimmingSpaces())")
         }
 
-        let ctrlArguments = plan.ctrlArguments(layout) + ["-logFile", Path.join(podDirectory, "task-log.jsonl")] + (try startService())
+        let ctrlArguments = plan.ctrlArguments(layout, service: ["-logFile", Path.join(podDirectory, "task-log.jsonl")] + (try startService()))
         try record("ctrl", ctrlArguments)
         let ctrl = try ChildProcess.spawn(
             executable: layout.ctrlExecutable, arguments: [layout.ctrlExecutable] + ctrlArguments,

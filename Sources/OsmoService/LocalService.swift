@@ -36,9 +36,12 @@ public final class LocalService: Sendable {
 
         public init() {}
 
+        /// Tokens required even on loopback (tests of the CLI's credentials).
+        public var alwaysAuthenticate = false
+
         /// Bound beyond loopback: every route but the token trade and `/health` needs a token.
         public var requiresAuthentication: Bool {
-            !(host == "localhost" || host == "::1" || host.hasPrefix("127."))
+            alwaysAuthenticate || !(host == "localhost" || host == "::1" || host.hasPrefix("127."))
         }
     }
 

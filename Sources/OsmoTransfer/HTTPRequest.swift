@@ -19,6 +19,8 @@ public struct HTTPRequest: Sendable {
     /// carry the reason, like the service's token endpoint); 5xx and connection errors are still
     /// retried.
     public var acceptAnyStatus = false
+    /// False only for the OSMO service under the operator's opt-out (`ServiceTLS.verify`).
+    public var verifyPeer = true
 
     public init(
         url: String, method: String = "GET", headers: [String] = [], body: [UInt8]? = nil,

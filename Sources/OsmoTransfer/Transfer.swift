@@ -76,7 +76,7 @@ final class Transfer: @unchecked Sendable {
         osmo_curl_setopt_ptr(easy, CURLOPT_USERAGENT, "osmo/0.1")
         osmo_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer)
         if let ca = configuration.caBundle { osmo_curl_setopt_ptr(easy, CURLOPT_CAINFO, ca) }
-        if !configuration.verifyTLS {
+        if !configuration.verifyTLS || !request.verifyPeer {
             osmo_curl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 0)
             osmo_curl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 0)
         }

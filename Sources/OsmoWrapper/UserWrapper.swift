@@ -261,7 +261,7 @@ public final class UserWrapper {
         writeStandardError("osmo: \(reason)\n")
         lastTermination = .exited(status)
         // ctrl logs ExecFailed's reason as a stderr line (as the reference does): no second copy.
-        try? channel?.send(SocketMessage(.execFailed, messageErr: reason))
+        try? channel?.send(SocketMessage(.execFailed, messageErr: Self.commandFailed(reason)))
     }
 
     /// Forwards `signal` to the command's process group, then SIGKILL after the grace period.
@@ -359,9 +359,9 @@ public final class UserWrapper {
         case .exited(0):
             try channel?.send(SocketMessage(.execFinished))
         case .exited(let code):
-            try channel?.send(SocketMessage(.execFailed, messageErr: "exit status \(code)"))
+            try channel?.send(SocketMessage(.execFailed, messageErr: Self.commandFailed("exit status \(code)")))
         case .signaled(let signal):
-            try channel?.send(SocketMessage(.execFailed, messageErr: "signal: \(Self.goSignalName(signal))"))
+            try channel?.send(SocketMessage(.execFailed, messageErr: Self.commandFailed("signal: \(Self.goSignalName(signal))")))
         }
         if let ending { return exitStatus(for: ending) }
         if restartAfterStop {
@@ -393,6 +393,12 @@ public final class UserWrapper {
     func makeOutputReadable() {
         guard !outputFolder.isEmpty, let st = FileSystem.status(outputFolder) else { return }
         chmod(outputFolder, (st.st_mode & 0o7777) | 0o444)
+    }
+
+    /// `ExecFailed`'s text as the reference wrapper words it (`common.go`: `Command failed with
+    /// error: %v\n` around Go's `exit status N` / `signal: killed`); ctrl stores it as a stderr line.
+    static func commandFailed(_ reason: String) -> String {
+        "Command failed with error: \(reason)\n"
     }
 
     /// Go's `syscall.Signal.String()` for the common signals, as `exec.ExitError` prints it.

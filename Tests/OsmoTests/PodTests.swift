@@ -33,7 +33,7 @@ struct PodTests {
                              ["/bin/sh", "-c", "cat {{input:0}}/sensors/*.csv | wc -l > {{output}}/lines.txt"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(try FileSystem.readText(scratch.at("out/lines.txt")).trimmingSpaces() == "1202")
-        for line in ["Downloaded sensors.tar.gz to {{input:0}}", "└── sensors/", "All Inputs Gathered", "Uploaded out", "All Outputs Uploaded"] {
+        for line in ["Downloaded sensors.tar.gz to {{input:0}}", "└── sensors", "All Inputs Gathered", "Uploaded out", "All Outputs Uploaded"] {
             #expect(result.stdout.contains(line), "\(line)")
         }
         let log = try records(scratch)
@@ -83,7 +83,7 @@ struct PodTests {
         let scratch = Scratch()
         let result = try pod(scratch, ["--output", scratch.at("out")], ["/bin/sh", "-c", "echo partial > {{output}}/p.txt; exit 3"])
         #expect(result.status == 3)
-        #expect(result.stdout.contains("[task] exit status 3"))
+        #expect(result.stdout.contains("[task] Command failed with error: exit status 3"))
         #expect(FileSystem.exists(scratch.at("out/p.txt")))
     }
 

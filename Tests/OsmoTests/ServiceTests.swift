@@ -93,13 +93,13 @@ import Testing
             pods.append(try PodProcess(service: service, workflow: "wf-barrier", task: "t\(index)", options: ["--group", "g", "--barrier", "b"], command: ["echo", "started"]))
         }
         for pod in pods { #expect(pod.wait(timeout: 60) == 0, "\(pod.output)") }
-        let lastArrival = service.records("wf-barrier", "t3").first { $0.Text == "Waiting for barrier b" }?.seconds ?? .infinity
+        let lastArrival = service.records("wf-barrier", "t3").first { $0.Text == "Waiting for group ready ..." }?.seconds ?? .infinity
         for index in 1...3 {
             let records = service.records("wf-barrier", "t\(index)")
             let started = records.first { $0.Text == "started" }
             #expect(started != nil)
             #expect((started?.seconds ?? 0) >= lastArrival, "t\(index) started before t3 reached the barrier")
-            #expect(records.contains { $0.Text == "Barrier b reached" })
+            #expect(records.contains { $0.Text == "Group ready" })
         }
     }
 
@@ -112,7 +112,8 @@ import Testing
         #expect(pod.wait(timeout: 60) == 0, "\(pod.output)")
         let records = service.records("wf-restart", "t")
         #expect(Self.stdout(records) == ["run", "run", "finished"])
-        #expect(records.contains { $0.Text == "Restarted the command" })
+        #expect(records.contains { $0.Text == "Receive restart action" })
+        #expect(pod.output.contains("Restarted the command"))
     }
 
     /// A service that never answers: after the `-timeout` budget (1 minute) ctrl gives up with

@@ -14,12 +14,12 @@ import Testing
         let port: Int
         var state: String { scratch.at("state") }
 
-        init() throws {
+        init(_ extra: [String] = []) throws {
             try FileSystem.makeDirectory(scratch.at("state"), mode: 0o755)
             let fd = open(scratch.at("out"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             defer { close(fd) }
             child = try ChildProcess.spawn(
-                executable: Python.path, arguments: ["python3", ServerScripts.path("ref_service.py"), "--port", "0", "--state", scratch.at("state")],
+                executable: Python.path, arguments: ["python3", ServerScripts.path("ref_service.py"), "--port", "0", "--state", scratch.at("state")] + extra,
                 environment: ChildProcess.currentEnvironment, stdout: fd, stderr: fd)
             let deadline = Clock.now + 30
             var found = 0
@@ -41,6 +41,22 @@ import Testing
 
         var url: String { "http://127.0.0.1:\(port)" }
         func file(_ name: String) -> String { text(of: Path.join(state, name)) }
+
+        /// A counter of `/test/stats`.
+        func stat(_ name: String) -> Int {
+            let result = try? Shell.run(Python.path, ["-c", "import json,sys,urllib.request;print(json.load(urllib.request.urlopen(sys.argv[1])).get(sys.argv[2], 0))", "\(url)/test/stats", name])
+            return Int(result?.stdout.trimmingSpaces() ?? "") ?? -1
+        }
+
+        /// Waits until `/test/stats`' `name` reaches `count`.
+        func waitForStat(_ name: String, atLeast count: Int, timeout: Double) -> Bool {
+            let deadline = Clock.now + patience(timeout)
+            while Clock.now < deadline {
+                if stat(name) >= count { return true }
+                usleep(100_000)
+            }
+            return false
+        }
 
         /// Sends an action on the task's logger socket (BINARY, or TEXT as the real service's
         /// send_text of a str would).
@@ -107,6 +123,76 @@ import Testing
         #expect(!raw.contains("\"frame_type\": \"binary\"") && !raw.contains("\"frame_type\":\"binary\""))
         #expect(raw.contains("\\\\\\\\u003c\\\\\\\\u0026\\\\\\\\u003e"), "\(raw.prefix(2000))")
         #expect(pod.output.contains("Waiting for task status to update to RUNNING."))
+    }
+}
+
+extension WireCompatibilityTests {
+    /// PROTOCOL.md §3 and the reference's `main`: the command starts only once the service has
+    /// accepted the task. While the token endpoint answers PENDING the command does not run;
+    /// when it turns RUNNING, it does, and its output reaches the service.
+    @Test func commandStartsOnlyOnceTheTaskIsRunning() throws {
+        let service = try ReferenceService()
+        try "1000".write(toFile: Path.join(service.state, "pending_count"))
+        let marker = service.scratch.at("started")
+        let pod = try PodProcess(
+            referenceURL: service.url, tokenFile: Path.join(service.state, "refresh_token"), workflow: "wf-ref", task: "t",
+            command: ["sh", "-c", "touch \(marker); echo ran"])
+        // Two PENDING answers: ctrl is retrying, the inputs (none) are done, the command waits.
+        #expect(service.waitForStat("refresh_requests", atLeast: 2, timeout: 30), "\(pod.output)")
+        #expect(!FileSystem.exists(marker), "the command started while the task was PENDING")
+        try "0".write(toFile: Path.join(service.state, "pending_count"))
+        #expect(pod.wait(timeout: patience(90)) == 0, "\(pod.output)")
+        #expect(FileSystem.exists(marker))
+        #expect(service.file("frames.jsonl").contains("ran"))
+    }
+
+    /// A refresh token the service refuses: the command never runs (its output could reach no
+    /// one), and ctrl says why in its own output.
+    @Test func refusedRefreshTokenNeverStartsTheCommand() throws {
+        let service = try ReferenceService()
+        try service.scratch.write("wrong-token", String(repeating: "w", count: 43))
+        let marker = service.scratch.at("started")
+        let pod = try PodProcess(
+            referenceURL: service.url, tokenFile: service.scratch.at("wrong-token"), workflow: "wf-ref", task: "t",
+            command: ["sh", "-c", "touch \(marker)"])
+        #expect(service.waitForStat("refresh_requests", atLeast: 2, timeout: 30), "\(pod.output)")
+        #expect(!FileSystem.exists(marker), "the command started without the service")
+        #expect(pod.output.contains("refused the refresh token"), "\(pod.output)")
+        // SIGTERM ends the wait (the pod is being deleted): no hang, no command.
+        pod.child.signal(SIGTERM)
+        #expect(pod.wait(timeout: patience(30)) != 0, "\(pod.output)")
+        #expect(!FileSystem.exists(marker))
+    }
+}
+
+extension WireCompatibilityTests {
+    /// Token refresh for each service generation (`ref_service.py --generation`, written from
+    /// each tag's `auth_service.py` and its Envoy configuration): a 6.1 service answers the POST
+    /// with 405 and takes a GET with `?refresh_token=`, and expects the JWT raw in
+    /// `x-osmo-auth`; 6.2 and later take the POST and `Authorization: Bearer`. `-tokenHeader`,
+    /// when given, names the header whatever the generation.
+    @Test(arguments: [
+        (generation: "6.1", tokenHeader: nil as String?, header: "x-osmo-auth", kind: "raw", method: "GET"),
+        (generation: "6.1", tokenHeader: "X-Custom-Token", header: "x-custom-token", kind: "raw", method: "GET"),
+        (generation: "6.2", tokenHeader: nil, header: "authorization", kind: "bearer", method: "POST"),
+        (generation: "head", tokenHeader: nil, header: "authorization", kind: "bearer", method: "POST"),
+    ])
+    func tokenRefreshForEveryServiceGeneration(generation: String, tokenHeader: String?, header: String, kind: String, method: String) throws {
+        let service = try ReferenceService(["--generation", generation] + (tokenHeader.map { ["--token-header", $0] } ?? []))
+        let options = tokenHeader.map { ["--ctrl-arg", "-tokenHeader", "--ctrl-arg", $0] } ?? []
+        let pod = try PodProcess(url: service.url, tokenFile: Path.join(service.state, "refresh_token"), workflow: "wf-ref", task: "t",
+                                 options: options, command: ["echo", "generation \(generation)"])
+        #expect(pod.wait(timeout: patience(60)) == 0, "\(pod.output)")
+        #expect(service.file("frames.jsonl").contains("generation \(generation)"))
+        let auth = service.file("auth.jsonl").split(separator: "\n").map(String.init)
+        let refreshes = auth.filter { $0.contains("refresh_token") && ($0.contains("\"status\": 200") || $0.contains("\"status\":200")) }
+        #expect(!refreshes.isEmpty && refreshes.allSatisfy { $0.contains("\"method\": \"\(method)\"") || $0.contains("\"method\":\"\(method)\"") }, "\(auth)")
+        let sockets = auth.filter { $0.contains("/api/logger/") }
+        #expect(sockets.contains { ($0.contains("\"header_name\": \"\(header)\"") || $0.contains("\"header_name\":\"\(header)\"")) && $0.contains(kind) && $0.contains("101") }, "\(auth)")
+        if generation == "6.1" {
+            // One POST answered 405, then only GETs.
+            #expect(service.stat("refresh_405") == 1, "\(auth)")
+        }
     }
 }
 

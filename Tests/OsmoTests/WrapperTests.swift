@@ -23,14 +23,14 @@ import Testing
     @Test func failingCommandReportsExitStatus() throws {
         let (ctrl, wrapper) = try WrapperProcess.running(["/bin/sh", "-c", "exit 3"])
         let final = try ctrl.readUntilFinished()
-        #expect(final == SocketMessage(.execFailed, messageErr: "exit status 3"))
+        #expect(final == SocketMessage(.execFailed, messageErr: "Command failed with error: exit status 3\n"))
         ctrl.close()
         #expect(try wrapper.child.wait() == .exited(3))
     }
 
     @Test func killedCommandIs128PlusSignal() throws {
         let (ctrl, wrapper) = try WrapperProcess.running(["/bin/sh", "-c", "kill -9 $$"])
-        #expect(try ctrl.readUntilFinished() == SocketMessage(.execFailed, messageErr: "signal: killed"))
+        #expect(try ctrl.readUntilFinished() == SocketMessage(.execFailed, messageErr: "Command failed with error: signal: killed\n"))
         ctrl.close()
         #expect(try wrapper.child.wait() == .exited(137))
     }
@@ -38,7 +38,7 @@ import Testing
     @Test func commandNotFound() throws {
         let (ctrl, wrapper) = try WrapperProcess.running(["no-such-program-osmo"])
         let final = try ctrl.readUntilFinished()
-        #expect(final == SocketMessage(.execFailed, messageErr: "command not found: no-such-program-osmo"))
+        #expect(final == SocketMessage(.execFailed, messageErr: "Command failed with error: command not found: no-such-program-osmo\n"))
         ctrl.close()
         #expect(try wrapper.child.wait() == .exited(127))
         #expect(wrapper.stderr.contains("osmo: command not found: no-such-program-osmo"))
@@ -69,7 +69,7 @@ import Testing
         try ctrl.sendExecStart()
         #expect(try ctrl.read { $0.type == .messageOut && $0.messageOut == "ready" })
         wrapper.child.signal(SIGTERM)
-        #expect(try ctrl.readUntilFinished() == SocketMessage(.execFailed, messageErr: "exit status 7"))
+        #expect(try ctrl.readUntilFinished() == SocketMessage(.execFailed, messageErr: "Command failed with error: exit status 7\n"))
         #expect(try wrapper.child.wait() == .exited(7))
         #expect(FileSystem.exists(marker))
     }
@@ -79,7 +79,7 @@ import Testing
         let (ctrl, wrapper) = try WrapperProcess.running(["/bin/sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"])
         #expect(try ctrl.read { $0.messageOut == "ready" })
         wrapper.child.signal(SIGTERM)
-        #expect(try ctrl.readUntilFinished() == SocketMessage(.execFailed, messageErr: "signal: killed"))
+        #expect(try ctrl.readUntilFinished() == SocketMessage(.execFailed, messageErr: "Command failed with error: signal: killed\n"))
         #expect(try wrapper.child.wait() == .exited(137))
     }
 

@@ -2,19 +2,83 @@
 """Stand-in for the real OSMO service's ctrl-facing endpoints, speaking its exact wire frames.
 
 Usage: ref_service.py --port 0 --state DIR [--router-timeout 60] [--jwt-ttl 300]
+         [--generation 6.1|6.2|head] [--token-header NAME]... [--bad-token-status 400|500]
 Prints {"port": N} once listening on 127.0.0.1. Written from the reference service's behaviour
 (core/auth/auth_service.py, logger/ctrl_websocket.py, router/router.py), not from osmo's code.
+References below are NVIDIA/OSMO at v6.1-rc6, v6.2-rc12 and HEAD 1da31e19e.
+
+--generation picks the service release whose refresh endpoint and logger auth are served
+(default head: what this script always did). What differs:
+               6.1                          6.2                           head
+  refresh      GET ?refresh_token=T&...     GET (deprecated) and POST     GET and POST
+  POST         405                          {"token": T} body             {"token": T} body
+  200 body     {token,expires_at,error:null} {token,expires_at,error:null} {token,expires_at}
+  length check none (any length)            43 or 64 chars                43 or 64 chars
+  422 detail   pydantic 1 shape             pydantic 1 shape              pydantic 2 shape
+  ws header    x-osmo-auth: <jwt> (raw)     Authorization: Bearer <jwt>   Authorization: Bearer <jwt>
+  made token   token_hex(32), 64 chars      token_urlsafe(32), 43 chars   token_urlsafe(32), 43 chars
+- 6.1 routes: v6.1-rc6 auth_service.py:50-53, one GET handler on /api/auth/refresh_token and
+  /api/auth/jwt/refresh_token, get_new_jwt_token(refresh_token: str, workflow_id: str,
+  group_name: str, task_name: str, retry_id: int = 0); returns the dict with 'error': None
+  (:104-106, no response_model). No length check; a wrong token is OSMOUserError(f'Workflow
+  {wf} with task {task} refresh token is invalid') (:94-96). ctrl sends exactly these five query
+  parameters with http.Get (v6.1-rc6 src/runtime/cmd/ctrl/ctrl.go:143-154); the token is
+  secrets.token_hex(REFRESH_TOKEN_LENGTH=32) (src/utils/job/task.py:54, :2292).
+- Any other method, POST included, is answered by Starlette's router, not by OSMO: the path
+  matches but the method does not, so Route.handle raises HTTPException(405, headers={"Allow":
+  "GET"}) and FastAPI's default handler sends 405 {"detail":"Method Not Allowed"} with header
+  `allow: GET` (fastapi 0.115.5 / starlette 0.41.3, v6.1-rc6 src/locked_requirements.txt:339,
+  :1087; observed by running those versions on a copy of these routes). HEAD is 405 too.
+- 6.2/head: GET kept, "Deprecated: Use POST" (v6.2-rc12 auth_service.py:55-64, HEAD :57-67), POST
+  added at v6.2-rc6 (v6.2-rc12 :67-74, HEAD :70-78), both -> _create_jwt_from_refresh_token
+  (v6.2-rc12 :77-132, HEAD :81-136), which first checks len(token) in VALID_TOKEN_LENGTHS {43, 64}
+  (HEAD task.py:57-62). So GET is NOT 405 there; PUT/DELETE/HEAD are (allow: GET, the first
+  route on the path). v6.2-rc12 has no response_model, so "error": null is sent; HEAD has
+  response_model=JwtTokenResponse, response_model_exclude_none=True (:57-58), so it is dropped.
+  (v6.2-rc0..rc5 served GET only, 6.1-style apart from the length check.)
+- 422 bodies: v6.1/v6.2 pin pydantic 1.10 ({"loc","msg":"field required","type":
+  "value_error.missing"}, "value is not a valid integer"/"type_error.integer", "value is not a
+  valid dict", "none is not an allowed value", "str type expected"; a JSON decode error alone:
+  {"type":"json_invalid","loc":["body",pos],"msg":"JSON decode error","input":{},"ctx":{"error"}});
+  fastapi 0.125.0 parses the body as JSON only when Content-Type is absent or application/(*+)json.
+  head pins pydantic 2.12 (HEAD src/requirements.txt:22); its shapes below are kept as before.
 
 POST /api/auth/jwt/refresh_token?workflow_id=&group_name=&task_name=[&retry_id=]  {"token": T}
-  T: 43 or 64 chars, equal to DIR/refresh_token (made if missing). 200 {"token","expires_at"}
-  (FastAPI drops the null "error"); 400 {"message","error_code":"USER","workflow_id":null};
-  400 {"detail":{"token":null,"expires_at":null,"error":"PENDING"}} while DIR/pending_count holds
-  N>0 (decremented per call), "FINISHED" while DIR/finished exists; 422 {"detail":[...]}.
-GET /api/logger/workflow/{wf}/osmo_ctrl/{task}/retry_id/{r}: websocket; Bearer JWT, else 401.
+GET  /api/auth/jwt/refresh_token?refresh_token=T&workflow_id=&group_name=&task_name=[&retry_id=]
+  T: (6.2/head: 43 or 64 chars) equal to DIR/refresh_token (made if missing). 200
+  {"token","expires_at"} (+ "error": null in 6.1/6.2); 400 {"message","error_code":"USER",
+  "workflow_id":null}; 400 {"detail":{"token":null,"expires_at":null,"error":"PENDING"}} while
+  DIR/pending_count holds N>0 (decremented per call), "FINISHED" while DIR/finished exists;
+  422 {"detail":[...]}.
+  --bad-token-status 500: the OSMOUserError answers (wrong token, bad length) are a plain-text 500
+  "Internal Server Error" (text/plain; charset=utf-8), as from the standalone logger, which
+  includes auth_service.router (logger/logger.py:51-53 at v6.1-rc6, v6.2-rc12; :56-58 at HEAD)
+  but registers none of the API service's exception handlers (core/service.py:152-169 at
+  v6.1-rc6, :226-244 at HEAD turn OSMOUserError into the 400), so Starlette's
+  ServerErrorMiddleware answers. PENDING/FINISHED (HTTPException) and 422 stay as they are.
+GET /api/logger/workflow/{wf}/osmo_ctrl/{task}/retry_id/{r}: websocket; a JWT from refresh, else
+  401 {"detail":"Not authenticated"}. The logger checks no JWT itself: an Envoy jwt_authn filter
+  does, in the logger pod's sidecar (service chart logger-service.yaml:197) at 6.1/6.2, in the
+  gateway at HEAD. Its token locations: v6.1-rc6 _envoy-config.tpl:352-355 from_cookies IdToken,
+  from_headers x-osmo-auth (no value_prefix: the raw JWT), so "Authorization: Bearer" is not
+  looked at; v6.2-rc12 _envoy-config.tpl:294-297 and HEAD _gateway-envoy-config.tpl:857-860
+  authorization with value_prefix "Bearer " and x-osmo-auth raw. ctrl puts the JWT in the header
+  named by -tokenHeader: default x-osmo-auth at v6.1-rc6 (and v6.2-rc0), Authorization from
+  v6.2-rc5 (src/runtime/pkg/args/ctrl_args.go:46), with "Bearer " added only for authorization
+  (HEAD ctrl.go:228-232; v6.1-rc6 ctrl.go:226-229 sends it raw whatever the header).
+  --token-header NAME (repeatable; default x-osmo-auth for 6.1, Authorization for 6.2/head): the
+  header(s) accepted. Authorization wants "Bearer <jwt>", any other name the raw JWT. Stricter
+  than the real 6.2+ Envoy on purpose, so a test sees which header ctrl used: pass
+  `--token-header Authorization --token-header x-osmo-auth` to accept what it accepts. (The real
+  401 is Envoy's "Jwt is missing"/"Jwt verification fails".)
   TEXT frames hold a JSON string holding a JSON object. Objects -> DIR/frames.jsonl, the first 50
   raw frames -> DIR/raw_frames.jsonl, protocol errors -> DIR/errors.jsonl. LOG_DONE is answered
   with TEXT {"action": "log_done"}. A BINARY or single-encoded frame closes with 1011, an unknown
   IOType with 1000, as the real handler's exceptions do.
+DIR/auth.jsonl: one line per logger websocket or refresh request: {"path" (no query), "method",
+  "header_name" (lower case: the accepted header found, else the first of Authorization,
+  x-osmo-auth and the --token-header names present, else null), "header_value_kind":
+  "bearer"|"raw"|"none", "status" (101 when the websocket was accepted)}. No values are logged.
 POST /test/action/{wf}/{task}[?frame=text]: send json.dumps(body) on that task's logger socket,
   BINARY by default: the service passes redis's bytes to send_text() and uvicorn's websockets
   protocol sends bytes as a binary frame (the reference ctrl reads actions from binary only).
@@ -23,9 +87,11 @@ POST /test/action/{wf}/{task}[?frame=text]: send json.dumps(body) on that task's
   unpaired backend is closed after --router-timeout s: 4000 "Router connection timeout".
 /api/router/webserver/{wf}/backend/{key}: control socket; POST /test/webserver/{key} sends the body
   there as compact JSON TEXT (send_json); GET /api/router/webserver/{key} -> true|false.
-GET /api/router/version; GET /test/stats -> counters.
+GET /api/router/version; GET /test/stats -> counters: refresh_requests (GET/POST handled, not
+  405), refreshes (tokens issued), refresh_get, refresh_post (by method, whatever the answer),
+  refresh_405, frames, log_lines, log_done, barriers, metrics, connections, errors, router_pairs.
 """
-import argparse, asyncio, base64, datetime, json, os, secrets, time
+import argparse, asyncio, base64, datetime, email.message, json, os, secrets, time
 from aiohttp import web, WSMsgType
 
 IOTYPES = {"STDOUT", "STDERR", "END_FLAG", "OSMO_CTRL", "DOWNLOAD", "UPLOAD", "LOG_DONE", "METRICS",
@@ -43,13 +109,31 @@ def missing(loc, value=None):
     return {"type": "missing", "loc": loc, "msg": "Field required", "input": value}
 
 
+def v1_error(loc, msg, kind):  # pydantic 1's error shape (6.1 and 6.2 pin pydantic 1.10)
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+def v1_missing(loc):
+    return v1_error(loc, "field required", "value_error.missing")
+
+
+def value_kind(value):
+    if not value:
+        return "none"
+    return "bearer" if value[:7].lower() == "bearer " else "raw"
+
+
 class Disconnect(Exception):
     """A router peer went away (or sent a text frame): the pairing ends."""
 
 
 class Service:
-    def __init__(self, state, router_timeout, jwt_ttl):
+    def __init__(self, state, router_timeout, jwt_ttl, generation="head", token_headers=None,
+                 bad_token_status=400):
         self.state, self.router_timeout, self.jwt_ttl = state, router_timeout, jwt_ttl
+        self.generation, self.bad_token_status = generation, bad_token_status
+        self.token_headers = token_headers or (["x-osmo-auth"] if generation == "6.1"
+                                               else ["Authorization"])
         self.tokens = {}      # issued JWT -> expires_at
         self.actions = {}     # (wf, task) -> asyncio.Queue of (payload, "text"|"binary")
         self.pairs = {}       # router key -> {"ws", "connect", "close"}, like router.connections
@@ -57,10 +141,11 @@ class Service:
         self.raw_count = 0
         self.stats = dict.fromkeys(["refresh_requests", "refreshes", "frames", "log_lines",
                                     "log_done", "barriers", "metrics", "connections", "errors",
-                                    "router_pairs"], 0)
+                                    "router_pairs", "refresh_get", "refresh_post",
+                                    "refresh_405"], 0)
         if not os.path.exists(self.path("refresh_token")):
-            with open(self.path("refresh_token"), "w") as f:
-                f.write(secrets.token_urlsafe(32))
+            with open(self.path("refresh_token"), "w") as f:  # v6.1 task.py:2292, HEAD :2702
+                f.write(secrets.token_hex(32) if generation == "6.1" else secrets.token_urlsafe(32))
 
     def path(self, name):
         return os.path.join(self.state, name)
@@ -74,13 +159,55 @@ class Service:
         self.append("errors.jsonl", {"where": where, "error": message, "raw": raw})
 
     # ---- auth ----------------------------------------------------------------------------------
-    async def refresh(self, req):
+    async def refresh_route(self, req):
+        """/api/auth/jwt/refresh_token (and 6.1's /api/auth/refresh_token), every method."""
+        if req.method in ("GET", "POST"):
+            self.stats["refresh_" + req.method.lower()] += 1
+        if req.method == "GET":
+            resp = await self.refresh_get(req)
+        elif req.method == "POST" and self.generation != "6.1":
+            resp = await self.refresh(req)
+        else:  # Starlette: path matched, method not: HTTPException(405, {"Allow": "GET"})
+            self.stats["refresh_405"] += 1
+            resp = reply({"detail": "Method Not Allowed"}, 405)
+            resp.headers["allow"] = "GET"
+        self.log_auth(req, resp.status)
+        return resp
+
+    def arg(self, q, key):  # Starlette's QueryParams keep the last of repeated keys
+        return q[key] if self.generation == "head" else q.getall(key)[-1]
+
+    def query_errors(self, q, required):
+        if self.generation == "head":
+            errs = [missing(["query", k]) for k in required if k not in q]
+            if not q.get("retry_id", "0").lstrip("-").isdigit():
+                errs.append({"type": "int_parsing", "loc": ["query", "retry_id"],
+                             "input": q["retry_id"]})
+            return errs
+        errs = [v1_missing(["query", k]) for k in required if k not in q]
+        try:
+            int(self.arg(q, "retry_id") if "retry_id" in q else "0")
+        except ValueError:
+            errs.append(v1_error(["query", "retry_id"], "value is not a valid integer",
+                                 "type_error.integer"))
+        return errs
+
+    async def refresh_get(self, req):
+        """GET ?refresh_token=T: v6.1-rc6 auth_service.py:50-53, v6.2-rc12 :55-64, HEAD :57-67."""
         self.stats["refresh_requests"] += 1
         q = req.query
-        errs = [missing(["query", k]) for k in ("workflow_id", "group_name", "task_name")
-                if k not in q]
-        if not q.get("retry_id", "0").lstrip("-").isdigit():
-            errs.append({"type": "int_parsing", "loc": ["query", "retry_id"], "input": q["retry_id"]})
+        errs = self.query_errors(q, ("refresh_token", "workflow_id", "group_name", "task_name"))
+        if errs:
+            return reply({"detail": errs}, 422)
+        return self.issue(self.arg(q, "refresh_token"), q)
+
+    async def refresh(self, req):
+        """POST {"token": T}: v6.2-rc12 auth_service.py:67-74, HEAD :70-78."""
+        self.stats["refresh_requests"] += 1
+        q = req.query
+        if self.generation != "head":
+            return await self.refresh_v1(req, q)
+        errs = self.query_errors(q, ("workflow_id", "group_name", "task_name"))
         try:
             body = await req.json()
         except ValueError:
@@ -91,24 +218,64 @@ class Service:
                 errs.append(missing(["body", "token"], body))
         if errs:
             return reply({"detail": errs}, 422)
-        token = body["token"]
-        if len(token) not in (43, 64):
+        return self.issue(body["token"], q)
+
+    async def refresh_v1(self, req, q):
+        """POST as fastapi 0.125.0 with pydantic 1.10 validates `request: TokenRequest`."""
+        raw, ctype = await req.read(), req.headers.get("Content-Type")
+        body = raw or None
+        if raw:
+            message = email.message.Message()
+            message["content-type"] = ctype or ""
+            if not ctype or (message.get_content_maintype() == "application" and (
+                    message.get_content_subtype() == "json" or
+                    message.get_content_subtype().endswith("+json"))):
+                try:
+                    body = json.loads(raw)
+                except ValueError as e:  # raised before any other validation: alone
+                    pos, msg = getattr(e, "pos", 0), getattr(e, "msg", str(e))
+                    return reply({"detail": [{"type": "json_invalid", "loc": ["body", pos],
+                                              "msg": "JSON decode error", "input": {},
+                                              "ctx": {"error": msg}}]}, 422)
+        errs, token = self.query_errors(q, ("workflow_id", "group_name", "task_name")), None
+        if body is None:
+            errs.append(v1_missing(["body"]))
+        elif not isinstance(body, dict):
+            errs.append(v1_error(["body"], "value is not a valid dict", "type_error.dict"))
+        elif "token" not in body:
+            errs.append(v1_missing(["body", "token"]))
+        elif body["token"] is None:
+            errs.append(v1_error(["body", "token"], "none is not an allowed value",
+                                 "type_error.none.not_allowed"))
+        elif isinstance(body["token"], (str, int, float)):  # pydantic 1 str() numbers
+            token = body["token"] if isinstance(body["token"], str) else str(body["token"])
+        else:
+            errs.append(v1_error(["body", "token"], "str type expected", "type_error.str"))
+        if errs:
+            return reply({"detail": errs}, 422)
+        return self.issue(token, q)
+
+    def issue(self, token, q):
+        """_create_jwt_from_refresh_token (HEAD auth_service.py:81-136); v6.1 :52-106."""
+        if self.generation != "6.1" and len(token) not in (43, 64):
             return self.user_error(f"Refresh token has invalid length {len(token)}")
         status = self.task_status()
         if status:
             return reply({"detail": {"token": None, "expires_at": None, "error": status}}, 400)
         with open(self.path("refresh_token")) as f:
             if token != f.read().strip():
-                return self.user_error(f"Workflow {q['workflow_id']} with task {q['task_name']} "
-                                       "refresh token is invalid")
+                return self.user_error(f"Workflow {self.arg(q, 'workflow_id')} with task "
+                                       f"{self.arg(q, 'task_name')} refresh token is invalid")
         expires = int(time.time() + self.jwt_ttl)
         jwt = ".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
                        for part in ({"alg": "RS256", "typ": "JWT"},
-                                    {"exp": expires, "workflow_id": q["workflow_id"]}))
+                                    {"exp": expires, "workflow_id": self.arg(q, "workflow_id")}))
         jwt += "." + secrets.token_urlsafe(32)
         self.tokens[jwt] = expires
         self.stats["refreshes"] += 1
-        return reply({"token": jwt, "expires_at": expires})
+        if self.generation == "head":  # response_model_exclude_none drops "error"
+            return reply({"token": jwt, "expires_at": expires})
+        return reply({"token": jwt, "expires_at": expires, "error": None})
 
     def task_status(self):
         """FINISHED while DIR/finished exists; PENDING while DIR/pending_count holds N>0 (uses one)."""
@@ -124,14 +291,46 @@ class Service:
             pass
         return None
 
-    @staticmethod
-    def user_error(message):  # the OSMOUserError handler's shape
+    def user_error(self, message):
+        if self.bad_token_status == 500:  # the logger app: no handler, ServerErrorMiddleware
+            return web.Response(status=500, text="Internal Server Error",
+                                content_type="text/plain", charset="utf-8")
+        # the API service's OSMOUserError handler (HEAD core/service.py:230-244)
         return reply({"message": message, "error_code": "USER", "workflow_id": None}, 400)
+
+    def credential(self, req):
+        """(header name, value kind, JWT or None) as the generation's Envoy would extract it."""
+        found = None
+        for name in self.token_headers:
+            value = req.headers.get(name)
+            if value is None:
+                continue
+            if name.lower() == "authorization":
+                scheme, _, token = value.partition(" ")
+                token = token if scheme == "Bearer" else None
+            else:
+                token = value
+            found = found or (name.lower(), value_kind(value))
+            if token is not None and self.tokens.get(token, 0) > time.time():
+                return name.lower(), value_kind(value), token
+        if found:
+            return found + (None,)
+        for name in ("Authorization", "x-osmo-auth"):
+            if name in req.headers:
+                return name.lower(), value_kind(req.headers[name]), None
+        return None, "none", None
+
+    def log_auth(self, req, status, name=None, kind=None):
+        if kind is None:
+            name, kind, _ = self.credential(req)
+        self.append("auth.jsonl", {"path": req.path, "method": req.method, "header_name": name,
+                                   "header_value_kind": kind, "status": status})
 
     # ---- logger --------------------------------------------------------------------------------
     async def logger(self, req):
-        scheme, _, token = req.headers.get("Authorization", "").partition(" ")
-        if scheme != "Bearer" or self.tokens.get(token, 0) <= time.time():
+        name, kind, token = self.credential(req)
+        self.log_auth(req, 401 if token is None else 101, name, kind)
+        if token is None:
             return reply({"detail": "Not authenticated"}, 401)
         wf, task = req.match_info["wf"], req.match_info["task"]
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME)
@@ -291,7 +490,9 @@ class Service:
     def app(self):
         app = web.Application()
         add = app.router
-        add.add_post("/api/auth/jwt/refresh_token", self.refresh)
+        add.add_route("*", "/api/auth/jwt/refresh_token", self.refresh_route)
+        if self.generation == "6.1":  # v6.1-rc6 auth_service.py:50, gone from v6.2-rc0 on
+            add.add_route("*", "/api/auth/refresh_token", self.refresh_route)
         add.add_get("/api/logger/workflow/{wf}/osmo_ctrl/{task}/retry_id/{retry}", self.logger)
         add.add_post("/test/action/{wf}/{task}", self.queue_action)
         add.add_get("/api/router/{kind:exec|portforward|rsync}/{wf}/backend/{key}", self.backend)
@@ -312,9 +513,16 @@ async def main():
     p.add_argument("--state", required=True)
     p.add_argument("--router-timeout", type=float, default=60)
     p.add_argument("--jwt-ttl", type=int, default=300)
+    p.add_argument("--generation", choices=("6.1", "6.2", "head"), default="head")
+    p.add_argument("--token-header", action="append", default=None, metavar="NAME",
+                   help="websocket JWT header (repeatable); default x-osmo-auth for 6.1, "
+                        "Authorization (Bearer) for 6.2/head")
+    p.add_argument("--bad-token-status", type=int, choices=(400, 500), default=400)
     a = p.parse_args()
     os.makedirs(a.state, exist_ok=True)
-    runner = web.AppRunner(Service(a.state, a.router_timeout, a.jwt_ttl).app(), access_log=None)
+    service = Service(a.state, a.router_timeout, a.jwt_ttl, a.generation, a.token_header,
+                      a.bad_token_status)
+    runner = web.AppRunner(service.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", a.port).start()
     print(json.dumps({"port": runner.addresses[0][1]}), flush=True)
