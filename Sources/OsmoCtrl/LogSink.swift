@@ -89,7 +89,9 @@ public final class JSONLinesLogSink: LogSink {
 
     deinit { close(fd) }
 
+    /// What the service is sent, so ctrl's local-only lines are left out (they are on stdout).
     public func emit(_ record: LogRecord) {
+        guard record.reach == .service else { return }
         writer.append(JSONLinesLogSink.json(record, time: stamper.stamp(record)) + "\n")
         if !record.isUserOutput { writer.flush() }
     }

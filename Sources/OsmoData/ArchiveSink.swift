@@ -146,8 +146,9 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
             try sink.finish(head)
             let bytes = sink.offset
             ThreadStarter.detach { [self] in
-                defer { sink.discard() }
-                extractInPlace(bytes: bytes) { staging in
+                // The spool goes before the job is reported done: a caller that lists the
+                // destination as soon as the download returns must not find it.
+                extractInPlace(bytes: bytes, cleanup: { sink.discard() }) { staging in
                     let fd = try sink.openCompleted()
                     defer { close(fd) }
                     return try ArchiveExtractor(root: staging, name: job.url).extract(descriptor: fd)
@@ -173,12 +174,14 @@ final class ArchiveSink: ResponseSink, @unchecked Sendable {
     }
 
     /// Runs an extraction through `StagedExtraction` and reports the job's outcome either way.
-    private func extractInPlace(bytes: Int64?, _ extract: (_ staging: ConfinedDirectory) throws -> ArchiveExtractor.Report) {
+    private func extractInPlace(bytes: Int64?, cleanup: () -> Void = {}, _ extract: (_ staging: ConfinedDirectory) throws -> ArchiveExtractor.Report) {
         do {
             let report = try StagedExtraction.run(root: job.root, directory: job.directory, name: job.name, extract)
+            cleanup()
             job.progress?.add(files: report.files)
             job.succeed(bytes: bytes ?? pushed, files: report.files)
         } catch {
+            cleanup()
             job.fail(error as? OsmoError ?? OsmoError(.io, "\(job.url): \(error)"))
         }
     }

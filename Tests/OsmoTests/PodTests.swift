@@ -92,7 +92,7 @@ struct PodTests {
         #expect(try pod(scratch, [], ["/bin/sh", "-c", "kill -9 $$"]).status == 137)
         let missing = try Shell.run(OsmoBinary.path, ["pod", "run", "--", "no-such-command-osmo"])
         #expect(missing.status == 127)
-        #expect(missing.stdout.contains("[task] command not found: no-such-command-osmo"), "\(missing.stdout)")
+        #expect(missing.stdout.contains("[task] Command failed with error: command not found: no-such-command-osmo"), "\(missing.stdout)")
     }
 
     @Test func failedDownloadFailsThePodWith10() throws {

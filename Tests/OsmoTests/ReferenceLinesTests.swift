@@ -149,4 +149,61 @@ import Testing
         let counted = entries == 0 ? 0 : dirs + 1
         #expect(summary == "\(counted) director\(counted == 1 ? "y" : "ies"), \(files) file\(files == 1 ? "" : "s")", "\(ours)")
     }
+
+    /// `ctrl_args.go`: ExecStart's `OutputFolder` is `-outputPath` with a `/` appended.
+    @Test func execStartOutputFolderEndsInASlash() throws {
+        let scratch = Scratch()
+        for dir in ["input", "output", "socket"] { try FileSystem.makeDirectory(scratch.at(dir), mode: 0o755) }
+        let log = open(scratch.at("ctrl.out"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let ctrl = try ChildProcess.spawn(
+            executable: OsmoBinary.path,
+            arguments: ["osmo_ctrl", "-socketPath", scratch.at("socket/data.sock"), "-inputPath", scratch.at("input/"), "-outputPath", scratch.at("output"),
+                        "-logSource", "t", "-userConfig", "/nonexistent", "-serviceConfig", "/nonexistent"],
+            environment: ChildProcess.currentEnvironment + ["OSMO_TERMINATION_LOG=\(scratch.at("termination-log"))"], stdout: log, stderr: log)
+        close(log)
+        let deadline = Clock.now + patience(10)
+        var socket: UnixSocket?
+        while socket == nil && Clock.now < deadline {
+            socket = try? UnixSocket.connect(to: scratch.at("socket/data.sock"))
+            if socket == nil { usleep(10_000) }
+        }
+        let connected = try #require(socket)
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !received.contains(10) {
+            let n = try buffer.withUnsafeMutableBytes { try connected.read(into: $0) }
+            if n <= 0 { break }
+            received += buffer[0..<n]
+        }
+        let execStart = String(decoding: received, as: UTF8.self)
+        #expect(execStart.hasPrefix("{\"Type\":\"ExecStart\"") && execStart.contains("\"OutputFolder\":\"\(scratch.at("output"))/\""), "\(execStart)")
+        try connected.write(Array(#"{"Type":"ExecFinished","MessageOut":"","MessageErr":"","MessageOps":"","OutputFolder":"","RouterAddress":"","Command":"","TaskPort":0,"RsyncRunning":false}"#.utf8) + [10])
+        #expect(try ctrl.wait().exitStatus == 0, "\(text(of: scratch.at("ctrl.out")))")
+    }
+
+    /// Issue 10 §8: archives are extracted by default; `-keepArchives` (or `OSMO_KEEP_ARCHIVES`
+    /// in the pod template) keeps them as files, for all inputs or the folders named.
+    @Test(arguments: [
+        (flag: nil as String?, environment: nil as String?, kept: [false, false]),
+        (flag: "0", environment: nil, kept: [true, false]),
+        (flag: nil, environment: "all", kept: [true, true]),
+        (flag: "1", environment: "all", kept: [false, true]),
+    ])
+    func archivesCanBeKeptAsFiles(flag: String?, environment: String?, kept: [Bool]) throws {
+        let scratch = Scratch()
+        let example = Path.join(BundleTests.packageRoot, "examples/sensors.tar.gz")
+        var arguments = ["pod", "run", "--pod-dir", scratch.at("pod"), "--no-service", "--input", "file://\(example)", "--input", "file://\(example)"]
+        if let flag { arguments += ["--ctrl-arg", "-keepArchives", "--ctrl-arg", flag] }
+        arguments += ["--", "true"]
+        var env = ChildProcess.currentEnvironment.filter { !$0.hasPrefix("OSMO_KEEP_ARCHIVES=") }
+        if let environment { env.append("OSMO_KEEP_ARCHIVES=\(environment)") }
+        let result = try Shell.run(OsmoBinary.path, arguments, environment: env)
+        #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+        for (folder, keep) in kept.enumerated() {
+            let input = scratch.at("pod/data/input/\(folder)")
+            #expect(FileSystem.exists(Path.join(input, "sensors.tar.gz")) == keep, "input \(folder): \((try? FileSystem.contents(of: input)) ?? [])")
+            #expect(FileSystem.isDirectory(Path.join(input, "sensors")) == !keep)
+        }
+    }
 }
+

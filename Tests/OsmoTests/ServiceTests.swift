@@ -37,7 +37,9 @@ import Testing
         let records = service.records("wf-outage", "t")
         let lines = Self.stdout(records)
         #expect(lines == (1...600).map { "line \($0)" })
-        #expect(records.contains { $0.Text.hasPrefix("Reconnected to the service") })
+        // The reference's line to the service; ours, with the count of buffered lines, locally.
+        #expect(records.contains { $0.Text.hasPrefix("Websocket Connection: ") })
+        #expect(pod.output.contains("Reconnected to the service"))
         // Lines produced while the service was away carry their production time.
         let awayStart = Double(away.seconds % 86400)
         let during = records.filter { $0.IOType == "STDOUT" && $0.seconds > awayStart + 5 && $0.seconds < awayStart + 25 }
