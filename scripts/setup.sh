@@ -4,7 +4,9 @@ set -euo pipefail
 packages=(libcurl4-openssl-dev libarchive-dev libzstd-dev liblz4-dev libacl1-dev zlib1g-dev libbz2-dev
           liblzma-dev nettle-dev libstdc++-12-dev pkg-config patchelf binutils hyperfine
           # Integration tests and benchmarks: reference archivers to cross-check ours.
-          libarchive-tools zip unzip zstd xz-utils bzip2 tar)
+          libarchive-tools zip unzip zstd xz-utils bzip2 tar
+          # The reference ctrl lists each input with tree(1): the oracle for our listing.
+          tree openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -52,8 +52,11 @@ enum CtrlCommand {
 
     static func execute(program: String, arguments: [String]) -> Int32 {
         var flags = CtrlFlags.spec(program: program)
-        if let status = flags.parseCommandLine(arguments) { return status }
         let termination = TerminationLog()
+        if let status = flags.parseCommandLine(arguments) {
+            if status != 0 { tellWrapper(arguments, program: program) }
+            return status
+        }
         let options: CtrlOptions
         do {
             options = try self.options(from: flags)
@@ -63,6 +66,7 @@ enum CtrlCommand {
         } catch {
             OsmoMain.writeError("\(program): \(error)\n")
             termination.write(.invalidInput)
+            tellWrapper(arguments, program: program)
             return ExitCode.invalidInput.rawValue
         }
         TransferEngine.sharedConfiguration.withLock { $0.stallSeconds = max(options.dataTimeoutMinutes, 1) * 60 }
@@ -78,6 +82,16 @@ enum CtrlCommand {
             OsmoMain.writeError("\(program): \(error)\n")
             termination.write(.misc)
             return ExitCode.misc.rawValue
+        }
+    }
+
+    /// After a start-up failure: the wrapper still learns of it (`EarlyFailure`). The socket and
+    /// the wait come from the raw arguments, which may not have parsed.
+    static func tellWrapper(_ arguments: [String], program: String) {
+        let socket = GoFlags.rawValue(of: "socketPath", in: arguments) ?? ""
+        let minutes = GoFlags.rawValue(of: "unixTimeout", in: arguments).flatMap { Int($0) } ?? 120
+        EarlyFailure.tellWrapper(socketPath: socket, waitMinutes: max(minutes, 1)) { line in
+            OsmoMain.writeError("\(program): \(line)\n")
         }
     }
 }

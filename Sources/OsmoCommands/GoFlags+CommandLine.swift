@@ -16,4 +16,24 @@ extension GoFlags {
             return ExitCode.usage.rawValue
         }
     }
+
+    /// The last value given for flag `name` in `-name v`, `-name=v`, `--name v` or `--name=v`
+    /// form, without parsing the rest (which may be what failed).
+    static func rawValue(of name: String, in arguments: [String]) -> String? {
+        var found: String?
+        var index = 0
+        while index < arguments.count {
+            let word = arguments[index]
+            for prefix in ["-\(name)", "--\(name)"] {
+                if word == prefix, index + 1 < arguments.count {
+                    found = arguments[index + 1]
+                } else if word.hasPrefix(prefix + "=") {
+                    found = String(word.dropFirst(prefix.count + 1))
+                }
+            }
+            index += 1
+        }
+        return found
+    }
 }
+

@@ -146,6 +146,7 @@ extension TokenSource {
         }
         request.acceptAnyStatus = true
         request.verifyPeer = ServiceTLS.verify
+        request.maxAttempts = 2
         do {
             return try await TransferEngine.shared().response(to: request)
         } catch {

@@ -21,6 +21,9 @@ public struct HTTPRequest: Sendable {
     public var acceptAnyStatus = false
     /// False only for the OSMO service under the operator's opt-out (`ServiceTLS.verify`).
     public var verifyPeer = true
+    /// Fewer attempts than the engine's policy, for a caller with its own retry loop (the
+    /// service link reconnects with the reference's backoff and reports each failure).
+    public var maxAttempts: Int?
 
     public init(
         url: String, method: String = "GET", headers: [String] = [], body: [UInt8]? = nil,

@@ -191,7 +191,7 @@ public final class TransferEngine: @unchecked Sendable {
                 let final = OsmoError(.io, "\(transfer.request.label): not done within \(configuration.deadlineSeconds) s (OSMO_TRANSFER_DEADLINE_SECONDS)\(reason)")
                 transfer.request.sink?.abandon(final)
                 transfer.completion(.failure(final))
-            } else if transfer.attempt >= configuration.retry.maxAttempts && delay != nil {
+            } else if transfer.attempt >= (transfer.request.maxAttempts ?? configuration.retry.maxAttempts) && delay != nil {
                 let error = transfer.lastError ?? OsmoError(.io, "\(transfer.request.label): giving up")
                 let final = OsmoError(error.code, "\(error.message) (after \(transfer.attempt) attempts)", cause: error.cause)
                 transfer.request.sink?.abandon(final)

@@ -95,6 +95,24 @@ struct PodTests {
         #expect(missing.stdout.contains("[task] Command failed with error: command not found: no-such-command-osmo"), "\(missing.stdout)")
     }
 
+    /// Issue 12 §4: a ctrl that fails before the command starts still accepts the wrapper and
+    /// sends CtrlFailed, so the pod ends at once with ctrl's code instead of the user container
+    /// waiting two hours for an ExecStart; the user's command never runs.
+    @Test(arguments: [
+        (arguments: ["--input", "url:0,bad"], code: Int32(30), says: "invalid spec 'url:0,bad'"),
+        (arguments: ["--ctrl-arg", "-inputPath", "--ctrl-arg", ""], code: 30, says: "-inputPath is required"),
+        (arguments: ["--ctrl-arg", "-noSuchFlag"], code: 2, says: "noSuchFlag"),
+        (arguments: ["--ctrl-arg", "-unixTimeout", "--ctrl-arg", "soon"], code: 2, says: "soon"),
+        (arguments: ["--input", "url:0,s3://bucket/x,", "--ctrl-arg", "-userConfig", "--ctrl-arg", "/nonexistent/user.yaml"], code: 30, says: "/nonexistent/user.yaml"),
+    ])
+    func earlyCtrlFailureEndsThePodWithCtrlsCode(arguments: [String], code: Int32, says: String) throws {
+        let marker = Scratch().at("ran")
+        let pod = try PodProcess(podArguments: ["--no-service"] + arguments, command: ["touch", marker])
+        #expect(pod.wait(timeout: patience(60)) == code, "\(pod.output)")
+        #expect(pod.output.contains(says), "\(pod.output)")
+        #expect(!FileSystem.exists(marker), "the command ran")
+    }
+
     @Test func failedDownloadFailsThePodWith10() throws {
         let scratch = Scratch()
         let result = try pod(scratch, ["--input", scratch.at("missing.tar")], ["/bin/echo", "never"])

@@ -115,13 +115,17 @@ final class PodProcess {
         try self.init(url: service.url, tokenFile: service.tokenFile, workflow: workflow, task: task, options: options, command: command)
     }
 
-    init(url: String, tokenFile: String, workflow: String, task: String, options: [String], command: [String], environment: [String] = ChildProcess.currentEnvironment) throws {
+    convenience init(url: String, tokenFile: String, workflow: String, task: String, options: [String], command: [String], environment: [String] = ChildProcess.currentEnvironment) throws {
+        try self.init(podArguments: ["--service", url, "--refresh-token-file", tokenFile, "--workflow", workflow, "--task", task] + options, command: command, environment: environment)
+    }
+
+    /// `osmo pod run --pod-dir … <podArguments> -- <command>` (e.g. `--no-service`).
+    init(podArguments: [String], command: [String], environment: [String] = ChildProcess.currentEnvironment) throws {
         let fd = open(scratch.at("pod.out"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         defer { close(fd) }
         child = try ChildProcess.spawn(
             executable: OsmoBinary.path,
-            arguments: ["osmo", "pod", "run", "--pod-dir", scratch.at("pod"), "--service", url, "--refresh-token-file", tokenFile,
-                        "--workflow", workflow, "--task", task] + options + ["--"] + command,
+            arguments: ["osmo", "pod", "run", "--pod-dir", scratch.at("pod")] + podArguments + ["--"] + command,
             environment: environment, stdout: fd, stderr: fd)
     }
 

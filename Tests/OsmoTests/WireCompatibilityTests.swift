@@ -147,9 +147,11 @@ extension WireCompatibilityTests {
     }
 
     /// A refresh token the service refuses: the command never runs (its output could reach no
-    /// one), and ctrl says why in its own output.
-    @Test func refusedRefreshTokenNeverStartsTheCommand() throws {
-        let service = try ReferenceService()
+    /// one), and ctrl says why in its own output. The API service answers 400 with a message,
+    /// the standalone logger a bare 500 (COMPATIBILITY.md §4).
+    @Test(arguments: ["400", "500"])
+    func refusedRefreshTokenNeverStartsTheCommand(status: String) throws {
+        let service = try ReferenceService(["--bad-token-status", status])
         try service.scratch.write("wrong-token", String(repeating: "w", count: 43))
         let marker = service.scratch.at("started")
         let pod = try PodProcess(
@@ -157,7 +159,7 @@ extension WireCompatibilityTests {
             command: ["sh", "-c", "touch \(marker)"])
         #expect(service.waitForStat("refresh_requests", atLeast: 2, timeout: 30), "\(pod.output)")
         #expect(!FileSystem.exists(marker), "the command started without the service")
-        #expect(pod.output.contains("refused the refresh token"), "\(pod.output)")
+        #expect(pod.output.contains(status == "400" ? "refused the refresh token" : "HTTP 500"), "\(pod.output)")
         // SIGTERM ends the wait (the pod is being deleted): no hang, no command.
         pod.child.signal(SIGTERM)
         #expect(pod.wait(timeout: patience(30)) != 0, "\(pod.output)")
