@@ -55,7 +55,12 @@ final class Checkpoints: Sendable {
         for spec in specs { upload(spec, label: "final checkpoint") }
     }
 
+    /// The reference's lines (`data.go`): `Checkpointing data from P to U...` before each upload,
+    /// `… finished` after the final one; ours say what moved or why nothing did.
     private func upload(_ spec: Spec, label: String) {
+        let final = label.hasPrefix("final")
+        report("Checkpointing data from \(spec.path) to \(spec.url)...")
+        defer { if final { report("Checkpointing data from \(spec.path) to \(spec.url) finished") } }
         guard FileSystem.exists(spec.path) else {
             report("\(label): \(spec.path) does not exist yet; nothing to upload to \(spec.url)")
             return
@@ -65,7 +70,7 @@ final class Checkpoints: Sendable {
             let record = try uploader.upload([spec.path], to: spec.url, regex: spec.regex)
             report("\(label): uploaded \(record.files) files (\(TransferProgress.size(record.bytes))) from \(spec.path) to \(spec.url)")
         } catch {
-            let next = label.hasPrefix("final") ? "" : " and the next period tries again"
+            let next = final ? "" : " and the next period tries again"
             report("\(label) of \(spec.path) to \(spec.url) failed: \(error); the task continues\(next)")
         }
     }

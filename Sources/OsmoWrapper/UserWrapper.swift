@@ -243,7 +243,9 @@ public final class UserWrapper {
         let path = getenv("PATH").map { String(cString: $0) } ?? ""
         let executable = program.contains("/") ? program : ExecutableLocation.search(program, path: path)
         guard let executable, FileSystem.exists(executable) else {
-            failStart("command not found: \(program)", status: ExitCode.commandNotFound.rawValue)
+            // Go's `exec.Cmd.Start` errors, which the reference wrapper reports.
+            let reason = program.contains("/") ? "fork/exec \(program): no such file or directory" : "exec: \"\(program)\": executable file not found in $PATH"
+            failStart(reason, status: ExitCode.commandNotFound.rawValue)
             return
         }
         do {

@@ -92,7 +92,7 @@ struct PodTests {
         #expect(try pod(scratch, [], ["/bin/sh", "-c", "kill -9 $$"]).status == 137)
         let missing = try Shell.run(OsmoBinary.path, ["pod", "run", "--", "no-such-command-osmo"])
         #expect(missing.status == 127)
-        #expect(missing.stdout.contains("[task] Command failed with error: command not found: no-such-command-osmo"), "\(missing.stdout)")
+        #expect(missing.stdout.contains("[task] Command failed with error: exec: \"no-such-command-osmo\": executable file not found in $PATH"), "\(missing.stdout)")
     }
 
     /// Issue 12 §4: a ctrl that fails before the command starts still accepts the wrapper and
@@ -178,6 +178,10 @@ struct PodTests {
         #expect(result.stdout.contains("checkpoint 1: uploaded"), "\(result.stdout)")
         #expect(result.stdout.contains("final checkpoint: uploaded 3 files"), "\(result.stdout)")
         #expect(result.stdout.contains("checkpoint 1 of \(scratch.at("pod/data/output")) to file:///proc/osmo-forbidden failed"))
+        // The reference's lines around each upload (`data.go`).
+        let output = scratch.at("pod/data/output")
+        #expect(result.stdout.contains("Checkpointing data from \(output) to \(scratch.at("ckpt"))..."))
+        #expect(result.stdout.contains("Checkpointing data from \(output) to \(scratch.at("ckpt")) finished"))
         // A checkpoint keeps basename(path), as the reference's `upload <url> <path>` does.
         #expect(try FileSystem.contents(of: scratch.at("ckpt/output")).sorted() == ["f1.txt", "f2.txt", "f3.txt"])
     }

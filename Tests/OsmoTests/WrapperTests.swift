@@ -38,10 +38,10 @@ import Testing
     @Test func commandNotFound() throws {
         let (ctrl, wrapper) = try WrapperProcess.running(["no-such-program-osmo"])
         let final = try ctrl.readUntilFinished()
-        #expect(final == SocketMessage(.execFailed, messageErr: "Command failed with error: command not found: no-such-program-osmo\n"))
+        #expect(final == SocketMessage(.execFailed, messageErr: "Command failed with error: exec: \"no-such-program-osmo\": executable file not found in $PATH\n"))
         ctrl.close()
         #expect(try wrapper.child.wait() == .exited(127))
-        #expect(wrapper.stderr.contains("osmo: command not found: no-such-program-osmo"))
+        #expect(wrapper.stderr.contains("osmo: exec: \"no-such-program-osmo\": executable file not found in $PATH"))
     }
 
     /// The user bin dir is on PATH: a program installed there is found by name.
