@@ -109,7 +109,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         /// The one busybox-style binary.
-        .executableTarget(name: "osmo", dependencies: ["OsmoCommands"]),
+        .executableTarget(name: "osmo", dependencies: ["OsmoCommands", "COsmoSys"]),
 
         .testTarget(name: "OsmoTests", dependencies: [
             "osmo", "OsmoCommands", "OsmoInit", "OsmoWrapper", "OsmoProtocol", "OsmoSystem", "OsmoCore",

@@ -25,6 +25,9 @@ if [ ${#missing[@]} -gt 0 ] || [ "$need_nginx" -eq 1 ]; then
 fi
 # The pod-example test reads YAML with PyYAML.
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
+# The manifest tests validate `osmo pod manifest` with kubernetes-validate (Kubernetes' schemas
+# bundled, offline), for the newest and the oldest Kubernetes minor it carries.
+command -v kubernetes-validate >/dev/null || { python3 -m pip install -q kubernetes-validate && { ! command -v pyenv >/dev/null || pyenv rehash; }; }
 # The wire-compatibility tests run Tests/Servers/ref_service.py, a stand-in for the real service, on aiohttp.
 python3 -c 'import aiohttp' 2>/dev/null || python3 -m pip install -q aiohttp
 # S3 integration tests run moto_server (its [server] extra brings flask) and drive it with the aws CLI.

@@ -30,6 +30,7 @@ __attribute__((constructor)) static void osmo_capture_args(int argc, char **argv
 }
 
 int osmo_argc(void) { return saved_argc; }
+void osmo_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
 char *const *osmo_argv(void) { return saved_argv; }
 
 /* Shared by both spawn forms: empty signal mask, default dispositions, the session/group flags. */

@@ -3,38 +3,59 @@ import NIOCore
 import OsmoCore
 import OsmoTransfer
 import OsmoNet
+import OsmoProtocol
 import OsmoSystem
 import Synchronization
 import WSClient
 
 /// `osmo exec` / `osmo workflow exec`: asks the service for an exec session, meets the task at the
-/// router, and makes the remote shell feel local: raw terminal (restored on every way out),
-/// window-size changes sent as `\0RESIZE:` records, and the remote shell's exit status as ours.
+/// router, and runs the command there the way `kubectl exec` / `docker exec` do.
+///
+/// - **Terminal** (`-t`, or stdin and stdout both terminals): raw terminal (restored on every way
+///   out), window-size changes as `\0RESIZE:` records, the end of piped input typed as ^D.
+/// - **Pipes** (otherwise): our wrapper runs the command on plain pipes (`ExecFraming`): stdout
+///   and stderr kept apart, every byte exact, stdin forwarded (`-i`, or when it is not a
+///   terminal) and its end delivered. A reference wrapper cannot: the session then runs on its
+///   terminal, with a notice.
+///
+/// Either way the exit status is the remote command's; a session cut before it reported one is
+/// an error (code 255, as ssh), never a silent 0.
 public struct ExecClient: Sendable {
     public var service: ServiceClient
     public var workflow: String
     public var task: String
     public var entry: String
     public var connectTimeoutSeconds = 60.0
+    /// A terminal for the command (else pipes).
+    public var tty: Bool
+    /// Send our stdin to the command.
+    public var forwardInput: Bool
 
-    public init(service: ServiceClient, workflow: String, task: String, entry: String) {
+    /// The status for a session that ended without the command's status.
+    public static let sessionLost: Int32 = 255
+
+    public init(service: ServiceClient, workflow: String, task: String, entry: String, tty: Bool? = nil, interactive: Bool? = nil) {
         self.service = service
         self.workflow = workflow
         self.task = task
         self.entry = entry
+        let terminals = isatty(0) != 0 && isatty(1) != 0
+        self.tty = tty ?? (interactive == nil && terminals)
+        self.forwardInput = interactive ?? (self.tty ? isatty(0) != 0 : isatty(0) == 0)
     }
 
-    /// Runs the session; returns the exit status (the remote shell's when it reported one).
     /// The signals to handle (SIGWINCH, SIGTERM, SIGHUP, SIGINT) must have been blocked in every
     /// thread, i.e. the channel created on the main thread before anything else started.
     public static func signals() throws -> SignalChannel {
         try SignalChannel([SIGWINCH, SIGTERM, SIGHUP, SIGINT])
     }
 
+    /// Runs the session; returns the exit status.
     public func run(signals: SignalChannel) async throws -> Int32 {
         let info = try await service.exec(workflow: workflow, task: task, entry: entry)
         let terminal = RawTerminal(fd: 0)
         let input = ClientInput()
+        let session = ExecOutput(tty: tty)
         ThreadStarter.detach {
             while true {
                 _ = try? Poll.wait(signals.fd, events: Int16(POLLIN), timeoutMilliseconds: -1)
@@ -48,35 +69,45 @@ public struct ExecClient: Sendable {
                 }
             }
         }
-        ThreadStarter.detach {
-            var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 {
-                    input.push([])
-                    return
+        if forwardInput {
+            ThreadStarter.detach {
+                var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 {
+                        input.push([])
+                        return
+                    }
+                    input.push(Array(buffer[0..<n]))
                 }
-                input.push(Array(buffer[0..<n]))
             }
+        } else {
+            input.push([])
         }
-        terminal.enter()
+        if tty { terminal.enter() }
         defer { terminal.restore() }
-        let trailer = Shared(ExitTrailer())
         let target = WebSocketTarget(url: info.url("exec", workflow: workflow), headers: try await service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds), verifyPeer: ServiceTLS.verify)
+        let wantsTTY = tty
         let close = try await WebSocketDial.connect(target) { inbound, outbound in
             let size = RawTerminal.windowSize(0) ?? (24, 80)
-            try await outbound.write(.binary(ByteBuffer(string: "{\"Rows\":\(size.rows),\"Cols\":\(size.cols),\"ExitStatus\":true}")))
+            try await outbound.write(.binary(ByteBuffer(string: "{\"Rows\":\(size.rows),\"Cols\":\(size.cols),\"ExitStatus\":true\(wantsTTY ? "" : ",\"Tty\":false")}")))
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
+                    // Input waits for the wrapper's mode: records for pipes, raw bytes for a terminal.
+                    guard let mode = await session.mode() else { return false }
                     var sentEOF = false
                     while let chunk = await input.next() {
-                        if chunk.isEmpty {
-                            if !sentEOF { try await outbound.write(.binary(ByteBuffer())) }
-                            sentEOF = true
-                        } else if !sentEOF {
-                            try await outbound.write(.binary(ByteBuffer(bytes: chunk)))
+                        if sentEOF { continue }
+                        switch mode {
+                        case .pipe:
+                            let record = chunk.isEmpty ? ExecFraming.record(.stdinClosed, []) : ExecFraming.record(.stdin, chunk)
+                            try await outbound.write(.binary(ByteBuffer(bytes: record)))
+                        case .tty:
+                            // The reference router passes no empty frame: the end is ^D, typed.
+                            try await outbound.write(.binary(ByteBuffer(bytes: chunk.isEmpty ? [4] : chunk)))
                         }
+                        sentEOF = chunk.isEmpty
                     }
                     return false
                 }
@@ -84,13 +115,17 @@ public struct ExecClient: Sendable {
                     for try await message in inbound.messages(maxSize: 1 << 24) {
                         guard case .binary(var buffer) = message else { continue }
                         if buffer.readableBytes == 0 { break }
-                        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-                        let visible = trailer.value.withLock { $0.feed(bytes) }
-                        visible.withUnsafeBytes { try? FileSystem.writeAll(1, $0, what: "stdout") }
+                        try session.feed(buffer.readBytes(length: buffer.readableBytes) ?? [])
+                        if session.finished { break }
                     }
-                    let rest = trailer.value.withLock { $0.finish() }
-                    rest.withUnsafeBytes { try? FileSystem.writeAll(1, $0, what: "stdout") }
+                    session.finish()
                     return true
+                }
+                group.addTask {
+                    // A reference wrapper sends no hello: after a while, it is one.
+                    try await Task.sleep(for: .seconds(ExecOutput.helloWaitSeconds))
+                    session.noHello()
+                    return false
                 }
                 // The session is over when the remote side has finished sending.
                 defer { group.cancelAll() }
@@ -102,7 +137,8 @@ public struct ExecClient: Sendable {
         if case .unknown(4000) = close?.closeCode {
             throw OsmoError(.io, "the task did not join the session within the router's timeout (\(close?.reason ?? "no reason given")): is it still running?")
         }
-        return trailer.value.withLock { $0.status } ?? 0
+        terminal.restore()
+        return session.exitStatus()
     }
 }
 

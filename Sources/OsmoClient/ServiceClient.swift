@@ -79,13 +79,44 @@ public struct ServiceClient: Sendable {
         var request = HTTPRequest(url: "\(baseURL)\(path)?\(queryText)", method: "POST", headers: headers, body: [], label: "\(baseURL)\(path)")
         request.acceptAnyStatus = true
         request.verifyPeer = ServiceTLS.verify
-        let response = try await TransferEngine.shared().response(to: request)
+        // Someone is waiting at a terminal: a refused connection or an unknown host is said at
+        // once (one retry for a blip), not after the data plane's eight attempts.
+        request.maxAttempts = 2
+        let response: HTTPResponse
+        do {
+            response = try await TransferEngine.shared().response(to: request)
+        } catch let error as OsmoError {
+            throw Self.unreachable(error, baseURL: baseURL)
+        }
         guard response.status == 200 else {
             let detail = String(decoding: response.body.prefix(300), as: UTF8.self)
             let code: OsmoError.Code = response.status == 401 || response.status == 403 ? .unauthorized : .protocolViolation
             throw OsmoError(code, "the service answered HTTP \(response.status) to POST \(path): \(detail)")
         }
         return response.body
+    }
+
+    /// A connection failure, said with the URL tried and what to check; HTTP answers pass as
+    /// they are.
+    static func unreachable(_ error: OsmoError, baseURL: String) -> OsmoError {
+        let text = error.message.lowercased()
+        let authority = baseURL.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init) ?? baseURL
+        let host = authority.hasPrefix("[") ? String(authority.prefix { $0 != "]" }.dropFirst()) : String(authority.split(separator: ":").first ?? "")
+        let local = host == "127.0.0.1" || host == "localhost" || host == "::1"
+        let whereFrom = "the URL comes from --service, else $OSMO_SERVICE_URL, else the login file's url, else http://127.0.0.1:8000"
+        let hint: String
+        if text.contains("resolve host") || text.contains("resolve proxy") {
+            hint = "unknown host '\(host)': check the service URL (\(whereFrom))"
+        } else if text.contains("timed out") || text.contains("timeout was reached") {
+            hint = "no connection to \(authority) within the connect timeout (--connect-timeout): is the host reachable from here?"
+        } else if text.contains("failed to connect") || text.contains("couldn't connect") || text.contains("connection refused") {
+            hint = local
+                ? "nothing is listening at \(authority). Is `osmo pod run` or `osmo service` running, and on this port? `osmo pod run` prints its address (osmo pod: service on http://127.0.0.1:PORT; is it using another `--service-port`?): pass that with --service"
+                : "nothing accepted the connection at \(authority): is the service up, and is the URL right? (\(whereFrom))"
+        } else {
+            return error
+        }
+        return OsmoError(.io, "cannot reach the OSMO service at \(baseURL): \(hint)", cause: error)
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8], what: String) throws -> T {

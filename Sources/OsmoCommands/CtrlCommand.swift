@@ -70,7 +70,11 @@ enum CtrlCommand {
             return ExitCode.invalidInput.rawValue
         }
         TransferEngine.sharedConfiguration.withLock { $0.stallSeconds = max(options.dataTimeoutMinutes, 1) * 60 }
-        var sinks: [any LogSink] = [ConsoleLogSink()]
+        let console = ConsoleLogSink()
+        // Whatever ctrl printed last reaches stdout before the process ends (bounded: a stdout
+        // nobody reads must not keep a finished ctrl alive).
+        defer { console.drain(timeout: 10) }
+        var sinks: [any LogSink] = [console]
         do {
             sinks.append(try JSONLinesLogSink(path: options.logFile))
         } catch {

@@ -39,7 +39,11 @@ extension DataCommand {
                 return
             }
             do {
-                let credentials = try configFile.map { try DataCredentials.load(configFiles: [$0]) } ?? common.credentials()
+                let credentials = try configFile.map { file in
+                    let credentials = DataCredentials.load(required: [file], flag: "--config-file")
+                    try credentials.checkFiles()
+                    return credentials
+                } ?? common.credentials()
                 try DataAccess.check(url, kind, credentials: credentials)
                 print(DataJSON.object([("status", "pass")]))
             } catch {

@@ -10,23 +10,25 @@ import OsmoTransfer
 /// output byte for byte, the benchmark files), since users' scripts inside tasks call it.
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "osmo data",
+        commandName: "data",
         abstract: "Move datasets between object stores and local disk.",
         discussion: """
         URLs: s3://bucket/prefix, gs://bucket/prefix, tos://host/bucket/prefix, \
-        swift://account/container/prefix, azure://account/container/prefix, http(s)://…, \
-        file:///path or a plain path. Credentials: the config file's auth.data.<profile> entries \
-        ($OSMO_CONFIG_FILE_DIR/config.yaml, ~/.config/osmo/config.yaml, --config), then \
+        swift://host/namespace/container/prefix, azure://account/container/prefix, http(s)://…, \
+        file:///path or a plain path. Credentials: the platform's auth.data.<profile> entries \
+        {endpoint: <storage URI>, region, access_key_id, access_key, override_url: <http(s) \
+        endpoint>, addressing_style: virtual|path|auto} (--config, which must exist, then \
+        $OSMO_CONFIG_FILE_DIR/config.yaml, ~/.config/osmo/config.yaml), then \
         AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_REGION/AWS_ENDPOINT_URL, \
         AZURE_STORAGE_SAS_TOKEN. Exit codes: 0 ok (also a failed `check`, which says so in its \
-        JSON, unless --exit-code), 2 bad arguments or URL, 10 download or list failed, \
-        12 upload or delete failed, 13 access check failed, 14 access refused.
+        JSON, unless --exit-code), 2 bad arguments, URL or config file, 10 download or list failed, \
+        12 upload or delete failed, 13 access check failed, 14 access refused or no credentials.
         """,
         subcommands: [Download.self, Upload.self, List.self, Delete.self, Check.self])
 
     static func execute(_ arguments: [String]) -> Int32 {
         do {
-            var command = try parseAsRoot(arguments)
+            var command = try OsmoCommand.parse(DataCommand.self, arguments)
             try command.run()
             return 0
         } catch let failure as DataFailure {
@@ -35,10 +37,10 @@ struct DataCommand: ParsableCommand {
         } catch {
             let code = exitCode(for: error).rawValue
             if code == 0 {
-                print(fullMessage(for: error))
+                print(OsmoCommand.explain(error))
                 return 0
             }
-            OsmoMain.writeError(fullMessage(for: error) + "\n")
+            OsmoMain.writeError(OsmoCommand.explain(error) + "\n")
             return ExitCode.usage.rawValue
         }
     }
@@ -57,8 +59,12 @@ struct DataCommand: ParsableCommand {
         @Option(help: "A credentials file (the platform's config shape); may be repeated.")
         var config: [String] = []
 
+        /// Each `--config` file must exist and parse (else exit 2, naming it); the default
+        /// files are read when present.
         func credentials() throws -> DataCredentials {
-            try DataCredentials.load(configFiles: config + DataCredentials.defaultConfigFiles())
+            let credentials = DataCredentials.load(required: config, optional: DataCredentials.defaultConfigFiles())
+            try credentials.checkFiles()
+            return credentials
         }
     }
 

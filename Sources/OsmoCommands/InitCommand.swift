@@ -1,17 +1,20 @@
 import ArgumentParser
 import OsmoCore
 import OsmoInit
+import OsmoSystem
 
 /// `osmo init` / `osmo-init`: the reference's Python-style flags (PROTOCOL.md §2) plus ours.
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "osmo init",
+        commandName: "init",
         abstract: "Prepare the pod's shared volumes and install osmo into them (the init container).",
         discussion: """
         Creates <data>/{benchmarks,input,output,socket} (mode 0777), <run>/workspace, the login \
         config for ctrl and the user, installs this binary once into <bin>/osmo/ with role links \
-        (osmo_ctrl, osmo_exec, …) and the CLI into <user_bin>. Re-running on an initialised \
-        volume does nothing. On failure prints "Error initializing OSMO: <reason>" and exits 1.
+        (osmo_ctrl, osmo_exec, …) and the CLI into <user_bin>, with its bash and zsh completion \
+        scripts in <user_bin>/osmo_cli/osmo/. Re-running on an initialised volume does nothing. \
+        On failure prints "Error initializing OSMO: <reason>" and exits 1. Given no location on a \
+        machine without /osmo (not an init container), it explains that and creates nothing.
         """)
 
     @Option(name: .customLong("data_location"), help: "Shared data volume.")
@@ -64,21 +67,57 @@ struct InitCommand: ParsableCommand {
         return options
     }
 
+    /// The volumes' mount point in the init container (`kb_objects.py` `create_init_container`
+    /// mounts them all below it).
+    static let podRoot = "/osmo"
+
+    /// True when no location was given: every volume would land at its default below `/osmo`.
+    var usesDefaultLocations: Bool {
+        let defaults = InitOptions()
+        return dataLocation == defaults.dataLocation && loginLocation == defaults.loginLocation
+            && userBinLocation == defaults.userBinLocation && runLocation == defaults.runLocation
+            && binLocation == defaults.binLocation
+    }
+
+    static let notAnInitContainer = """
+        osmo init: this is the init container's command: it prepares a task pod's shared volumes, \
+        which the pod mounts below /osmo (and /osmo_binaries). This machine has no /osmo, so \
+        nothing was created.
+          To run a whole task pod here:      osmo pod run -- CMD ARGS…
+          To prepare volumes somewhere else: osmo init --data_location DIR/data --login_location DIR/login \
+        --user_bin_location DIR/usr/bin --run_location DIR/run --bin_location DIR/bin
+
+        """
+
     static func execute(_ arguments: [String]) -> Int32 {
         let command: InitCommand
         do {
-            command = try parse(arguments)
+            let parsed = try OsmoCommand.parse(InitCommand.self, arguments)
+            guard let parsed = parsed as? InitCommand else {
+                // `--help` comes back as argument-parser's help command, which throws the help.
+                var other = parsed
+                try other.run()
+                return 0
+            }
+            command = parsed
         } catch {
             let code = exitCode(for: error).rawValue
             if code == 0 {
-                print(fullMessage(for: error))
+                print(OsmoCommand.explain(error))
             } else {
-                OsmoMain.writeError(fullMessage(for: error) + "\n")
+                OsmoMain.writeError(OsmoCommand.explain(error) + "\n")
             }
             return code == 0 ? 0 : ExitCode.usage.rawValue
         }
+        if command.usesDefaultLocations && !FileSystem.exists(podRoot) {
+            OsmoMain.writeError(notAnInitContainer)
+            return ExitCode.usage.rawValue
+        }
         do {
             let outcome = try Initializer(options: command.options).run()
+            // The CLI's completion scripts, where the wrapper's -cliAutoCompleteScriptPath looks
+            // (written when missing, so a re-run on a complete volume changes nothing).
+            try CompletionScripts.install(userBin: command.userBinLocation)
             if command.verbose {
                 print(outcome == .initialized ? "initialized \(command.dataLocation)" : "\(command.dataLocation) already initialized: nothing to do")
             }

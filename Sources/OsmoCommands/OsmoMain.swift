@@ -26,7 +26,7 @@ public enum OsmoMain {
         let rest = Array(argv.dropFirst())
         if let override = getenv(roleEnvironmentKey).map({ String(cString: $0) }), !override.isEmpty {
             guard let role = Role(rawValue: override) ?? Role.programNames[override] else {
-                return fail("osmo: unknown role '\(override)' in $\(roleEnvironmentKey) (valid: \(Role.validNames))")
+                return fail("osmo: unknown role '\(override)' in $\(roleEnvironmentKey)\(Role.suggestion(for: override)) (valid: \(Role.validNames))")
             }
             return run(role, program: program, arguments: rest)
         }
@@ -34,8 +34,10 @@ public enum OsmoMain {
             return run(role, program: program, arguments: rest)
         }
         guard program == "osmo" else {
-            let names = (["osmo"] + Role.programNames.keys.sorted()).joined(separator: ", ")
-            return fail("osmo: unknown program name '\(program)' (valid: \(names))")
+            let names = ["osmo"] + Role.programNames.keys.sorted()
+            let suggestions = Spelling.nearest(program, among: names)
+            let hint = suggestions.isEmpty ? "" : ": did you mean \(Spelling.list(suggestions))?"
+            return fail("osmo: unknown program name '\(program)'\(hint) (valid: \(names.joined(separator: ", ")))")
         }
         guard let first = rest.first else {
             print(help, terminator: "")
@@ -48,9 +50,11 @@ public enum OsmoMain {
         case "--version", "-V", "version":
             print(versionText, terminator: "")
             return 0
+        case _ where first.hasPrefix("--generate-completion-script"):
+            return CompletionScripts.print(rest)
         default:
             guard let role = Role(rawValue: first) else {
-                return fail("osmo: unknown role '\(first)' (valid: \(Role.validNames))")
+                return fail("osmo: unknown role '\(first)'\(roleSuggestion(for: first)) (valid: \(Role.validNames))")
             }
             return run(role, program: "osmo \(first)", arguments: Array(rest.dropFirst()))
         }
@@ -68,6 +72,18 @@ public enum OsmoMain {
         case .portForward: ClientCommands.execute(.portForward, arguments)
         case .workflow: ClientCommands.execute(.workflow, arguments)
         }
+    }
+
+    /// ": did you mean `data`?" for a mistyped role, ": did you mean `osmo pod run`?" for a
+    /// role's subcommand given as a role; else "".
+    static func roleSuggestion(for word: String) -> String {
+        let nearest = Role.suggestion(for: word)
+        guard nearest.isEmpty else { return nearest }
+        var owners: [String] = []
+        for role in OsmoCommand.children(of: OsmoCommand.self) where OsmoCommand.children(of: role).contains(where: { OsmoCommand.answers(to: word, $0) }) {
+            owners.append("osmo \(OsmoCommand.name(of: role)) \(word)")
+        }
+        return owners.isEmpty ? "" : ": did you mean \(Spelling.list(owners))?"
     }
 
     static func fail(_ message: String) -> Int32 {
@@ -99,6 +115,9 @@ public enum OsmoMain {
         Options:
           -h, --help     show this help
           -V, --version  show the version and the libraries in use
+          --generate-completion-script bash|zsh|fish
+                         print the shell completion script (init installs the bash and zsh
+                         ones beside the CLI it installs in a task)
 
         `osmo <role> --help` describes a role's flags.
 

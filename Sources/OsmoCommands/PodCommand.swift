@@ -6,27 +6,27 @@ import OsmoSystem
 /// `osmo pod run|manifest`: a task pod on this machine, or its Kubernetes manifest.
 struct PodCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "osmo pod",
+        commandName: "pod",
         abstract: "Run a task pod locally (init, ctrl and the user wrapper as separate processes), or print its manifest.",
         subcommands: [Run.self, Manifest.self])
 
     static func execute(_ arguments: [String]) -> Int32 {
         do {
-            var command = try parseAsRoot(arguments)
+            var command = try OsmoCommand.parse(PodCommand.self, arguments)
             if let run = command as? Run { return try run.execute() }
             try command.run()
             return 0
         } catch {
             let code = exitCode(for: error).rawValue
             if code == 0 {
-                print(fullMessage(for: error))
+                print(OsmoCommand.explain(error))
                 return 0
             }
             if let error = error as? OsmoError {
                 OsmoMain.writeError("osmo pod: \(error)\n")
                 return error.code == .usage ? OsmoCore.ExitCode.usage.rawValue : 1
             }
-            OsmoMain.writeError(fullMessage(for: error) + "\n")
+            OsmoMain.writeError(OsmoCommand.explain(error) + "\n")
             return OsmoCore.ExitCode.usage.rawValue
         }
     }
@@ -109,11 +109,43 @@ struct PodCommand: ParsableCommand {
     }
 
     struct Manifest: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the Kubernetes Pod that runs this task on a cluster.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the Kubernetes Pod (and the Secrets given) that runs this task on a cluster.",
+            discussion: """
+            The pod is wired as the OSMO service wires it (images/pod-example.yaml): ctrl gets \
+            -host/-port/-scheme/-refreshScheme from --service-url and -refreshToken /osmo/.refresh_token; \
+            the refresh token, login, user and service configs come from Secrets mounted by subPath \
+            (give a file to render its Secret too, else the Secret must exist). \
+            `kubectl apply -f` the output.
+            """)
         @Option(help: "The user container's image.")
         var image = "ubuntu:24.04"
-        @Option(name: .customLong("runtime-image"), help: "The image holding osmo (images/Containerfile).")
+        @Option(name: .customLong("runtime-image"), help: "The image holding osmo (images/Containerfile), for init and ctrl.")
         var runtimeImage = "osmo-runtime:latest"
+        @Option(name: .customLong("init-image"), help: "The init container's image (default: --runtime-image).")
+        var initImage: String?
+        @Option(name: .customLong("ctrl-image"), help: "The ctrl sidecar's image (default: --runtime-image).")
+        var ctrlImage: String?
+        @Option(help: "The pod's name (default: <workflow>-<task>).")
+        var name: String?
+        @Option(name: .customLong("service-url"), help: "The OSMO service ctrl reports to, http(s)://HOST[:PORT].")
+        var serviceURL = PodManifest.Deployment.exampleServiceURL
+        @Option(name: .customLong("refresh-token-secret"), help: "Secret holding the task's refresh token, key refresh_token (default: <name>-refresh-token).")
+        var refreshTokenSecret: String?
+        @Option(name: .customLong("login-secret"), help: "Secret holding login.yaml (default: <name>-login).")
+        var loginSecret: String?
+        @Option(name: .customLong("user-config-secret"), help: "Secret holding user_config.yaml, the user's data credentials (default: <name>-user-config).")
+        var userConfigSecret: String?
+        @Option(name: .customLong("service-config-secret"), help: "Secret holding service_config.yaml, the service's data credentials (default: osmo-service-config).")
+        var serviceConfigSecret: String?
+        @Option(name: .customLong("refresh-token-file"), help: "Render the refresh-token Secret from this file.")
+        var refreshTokenFile: String?
+        @Option(name: .customLong("login-file"), help: "Render the login Secret from this login.yaml.")
+        var loginFile: String?
+        @Option(name: .customLong("user-config-file"), help: "Render the user-config Secret from this file.")
+        var userConfigFile: String?
+        @Option(name: .customLong("service-config-file"), help: "Render the service-config Secret from this file.")
+        var serviceConfigFile: String?
         @Option(name: .customLong("local-layout"), help: ArgumentHelp("Render with the paths `pod run --pod-dir DIR` uses (for comparison).", visibility: .hidden))
         var localLayout: String?
         @OptionGroup var task: Task
@@ -123,7 +155,20 @@ struct PodCommand: ParsableCommand {
             plan.image = image
             plan.runtimeImage = runtimeImage
             let layout = localLayout.map { PodPlan.Layout.local(FileSystem.realPath($0) ?? $0) } ?? .cluster
-            print(PodManifest.yaml(plan, layout: layout), terminator: "")
+            var deployment = PodManifest.Deployment()
+            deployment.podName = name
+            deployment.serviceURL = serviceURL
+            deployment.initImage = initImage
+            deployment.ctrlImage = ctrlImage
+            deployment.refreshTokenSecret = refreshTokenSecret
+            deployment.loginSecret = loginSecret
+            deployment.userConfigSecret = userConfigSecret
+            deployment.serviceConfigSecret = serviceConfigSecret
+            deployment.refreshToken = try refreshTokenFile.map(FileSystem.readFile)
+            deployment.login = try loginFile.map(FileSystem.readFile)
+            deployment.userConfig = try userConfigFile.map(FileSystem.readFile)
+            deployment.serviceConfig = try serviceConfigFile.map(FileSystem.readFile)
+            print(try PodManifest.yaml(plan, layout: layout, deployment: deployment), terminator: "")
         }
     }
 }

@@ -41,4 +41,10 @@ public enum Role: String, CaseIterable, Sendable {
     public static var validNames: String {
         allCases.map(\.rawValue).joined(separator: ", ")
     }
+
+    /// ": did you mean `data`?" for a mistyped role or program name, or "".
+    static func suggestion(for word: String) -> String {
+        let suggestions = Spelling.nearest(word, among: allCases.map(\.rawValue))
+        return suggestions.isEmpty ? "" : ": did you mean \(Spelling.list(suggestions))?"
+    }
 }

@@ -8,7 +8,7 @@ import OsmoSystem
 /// barriers, actions, router), for development, tests and `osmo pod run`.
 struct ServiceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "osmo service",
+        commandName: "service",
         abstract: "Serve the OSMO service endpoints ctrl and the workstation CLI use, on one local port.",
         discussion: """
         Prints `listening HOST:PORT` first. Logs land in <log-dir>/<workflow>/<task>.jsonl, metrics in \
@@ -39,7 +39,7 @@ struct ServiceCommand: ParsableCommand {
 
     static func execute(_ arguments: [String]) -> Int32 {
         do {
-            let command = try parseAsRoot(arguments)
+            let command = try OsmoCommand.parse(ServiceCommand.self, arguments)
             guard let service = command as? ServiceCommand else {
                 var other = command
                 try other.run()
@@ -49,10 +49,10 @@ struct ServiceCommand: ParsableCommand {
         } catch {
             let code = exitCode(for: error).rawValue
             if code == 0 {
-                print(fullMessage(for: error))
+                print(OsmoCommand.explain(error))
                 return 0
             }
-            OsmoMain.writeError("osmo service: \(error is OsmoError ? "\(error)" : fullMessage(for: error))\n")
+            OsmoMain.writeError("osmo service: \(error is OsmoError ? "\(error)" : OsmoCommand.explain(error))\n")
             return OsmoCore.ExitCode.usage.rawValue
         }
     }

@@ -5,12 +5,10 @@ import OsmoSystem
 import OsmoTransfer
 
 extension Controller {
+    /// The file must exist: a missing, unreadable or malformed one fails the first check or
+    /// transfer that needs a credential from it (exit 30), naming it and the flag.
     func credentials(user: Bool) throws -> DataCredentials {
-        do {
-            return try DataCredentials.load(configFiles: [user ? options.userConfig : options.serviceConfig])
-        } catch let error as OsmoError {
-            throw Failure(code: .invalidInput, message: error.message)
-        }
+        DataCredentials.load(required: [user ? options.userConfig : options.serviceConfig], flag: user ? "-userConfig" : "-serviceConfig")
     }
 
     /// READ access for the user's `url:` inputs, WRITE for `url:` outputs, before anything moves

@@ -42,7 +42,7 @@ public final class Controller: @unchecked Sendable {
                 relay.sink?.emit(LogRecord(source: source, text: text, kind: .ctrl, reach: .local))
             }, fatal: { code, message in
                 relay.sink?.emit(LogRecord(source: source, text: "ERROR: \(message)", kind: .ctrl))
-                relay.sink?.flush()
+                relay.sink?.drain(timeout: 5)
                 termination.write(code)
                 exit(code.rawValue)
             })

@@ -13,7 +13,8 @@ public struct AzureStore: ObjectStore {
 
     public init(url: DataURL, credential: DataCredential) throws {
         self.url = url
-        let endpoint = credential.overrideURL ?? credential.endpoint ?? "https://\(url.account).blob.core.windows.net"
+        // `endpoint` is the profile's storage URI (azure://account), never the HTTP base.
+        let endpoint = credential.overrideURL ?? "https://\(url.account).blob.core.windows.net"
         base = "\(endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint)/\(url.bucket)"
         var token = credential.sasToken ?? ""
         if token.hasPrefix("?") { token.removeFirst() }

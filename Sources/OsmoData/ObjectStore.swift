@@ -81,7 +81,7 @@ extension ObjectStore {
 public enum ObjectStores {
     public static func open(_ url: DataURL, credentials: DataCredentials) throws -> any ObjectStore {
         switch url.scheme {
-        case .s3, .gs, .tos, .swift: try S3Store(url: url, credential: credentials.credential(for: url))
+        case .s3, .gs, .tos, .swift: try S3Store(url: url, credential: credentials.credential(for: url), environment: credentials.environment)
         case .azure: try AzureStore(url: url, credential: credentials.credential(for: url))
         case .http, .https: HTTPStore(url: url)
         case .file: throw OsmoError(.internalError, "file URLs are handled without a store")

@@ -4,45 +4,33 @@ import OsmoSystem
 import Synchronization
 
 /// S3 and the stores that speak its API (GCS interoperability with HMAC keys, TOS, Swift's S3
-/// layer, MinIO, moto): SigV4 by libcurl, path-style addressing whenever an endpoint is given.
+/// layer, MinIO, moto): SigV4 by libcurl; the bucket in the host or the path as `S3Addressing`
+/// decides (the reference's boto3 client).
 public struct S3Store: ObjectStore {
     public let url: DataURL
     let base: String
     let signing: AWSSigning?
+    public let addressing: S3Addressing
     /// Parts of a multipart upload; objects up to this size go in one PUT.
     public static let partSize = 8 << 20
 
-    public init(url: DataURL, credential: DataCredential) throws {
+    public init(url: DataURL, credential: DataCredential, environment: [String: String] = DataCredentials.processEnvironment()) throws {
         self.url = url
-        let region = credential.region ?? (url.scheme == .gs ? "auto" : "us-east-1")
-        var endpoint = credential.overrideURL ?? credential.endpoint
-        if let given = endpoint, !given.contains("://") { endpoint = "https://\(given)" }
-        switch url.scheme {
-        case .gs: endpoint = endpoint ?? "https://storage.googleapis.com"
-        case .tos: endpoint = endpoint ?? "https://\(url.account)"
-        case .swift:
-            guard endpoint != nil else {
-                throw OsmoError(.invalidInput, "\(url): swift URLs need an endpoint (override_url) in the data credentials for \(url.profile)")
-            }
-        default: break
-        }
-        if let endpoint {
-            let trimmed = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
-            base = "\(trimmed)/\(url.bucket)"
-        } else if url.bucket.contains(".") {
-            base = "https://s3.\(region).amazonaws.com/\(url.bucket)"
-        } else {
-            base = "https://\(url.bucket).s3.\(region).amazonaws.com"
-        }
+        addressing = try S3Addressing(url: url, credential: credential, environment: environment)
+        base = addressing.base
         if let id = credential.accessKeyID, let secret = credential.accessKey, !id.isEmpty {
-            signing = AWSSigning(accessKeyID: id, secretAccessKey: secret, sessionToken: credential.sessionToken, region: region)
+            signing = AWSSigning(accessKeyID: id, secretAccessKey: secret, sessionToken: credential.sessionToken, region: addressing.region)
         } else {
-            signing = nil // public bucket
+            signing = nil // built without keys in code: unsigned requests
         }
     }
 
     public func label(_ key: String) -> String {
-        let scope = url.scheme == .tos || url.scheme == .swift ? "\(url.account)/\(url.bucket)" : url.bucket
+        let scope = switch url.scheme {
+        case .tos: "\(url.account)/\(url.bucket)"
+        case .swift: "\(url.account)/\(url.namespace)/\(url.bucket)"
+        default: url.bucket
+        }
         return "\(url.scheme.rawValue)://\(scope)/\(key)"
     }
 

@@ -15,6 +15,11 @@ public enum ByteBridge {
     public struct Totals: Sendable {
         public var fromSocket = 0
         public var toSocket = 0
+
+        public init(fromSocket: Int = 0, toSocket: Int = 0) {
+            self.fromSocket = fromSocket
+            self.toSocket = toSocket
+        }
     }
 
     public enum Failure: Error, CustomStringConvertible {

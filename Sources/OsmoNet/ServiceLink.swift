@@ -105,10 +105,11 @@ public final class ServiceLink: Sendable {
             var failure = ""
             do {
                 let header = try await tokens.header()
-                let target = WebSocketTarget(
+                var target = WebSocketTarget(
                     url: settings.url, headers: [header], handshakeTimeout: .seconds(settings.handshakeSeconds),
                     pingEvery: .seconds(settings.pingSeconds), verifyPeer: ServiceTLS.verify
                 )
+                target.closeTimeout = .seconds(5)
                 let tries = attempt
                 try await WebSocketDial.connect(target) { inbound, outbound in
                     try await self.serve(inbound, outbound, afterTries: tries)

@@ -35,6 +35,7 @@ struct WebSocketChannel: ClientConnectionChannel {
     let tls: NIOSSLContext?
     let maxFrameSize: Int
     let autoPing: AutoPingSetup
+    let closeTimeout: Duration
     let handler: WebSocketDataHandler<Context>
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -70,7 +71,7 @@ struct WebSocketChannel: ClientConnectionChannel {
         case .websocket(let channel):
             return try await WebSocketHandler.handle(
                 type: .client,
-                configuration: .init(extensions: [], autoPing: autoPing, closeTimeout: .seconds(5), validateUTF8: false, maxFrameSize: maxFrameSize),
+                configuration: .init(extensions: [], autoPing: autoPing, closeTimeout: closeTimeout, validateUTF8: false, maxFrameSize: maxFrameSize),
                 asyncChannel: channel, context: Context(logger: logger), handler: handler
             )
         }

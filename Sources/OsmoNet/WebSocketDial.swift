@@ -21,6 +21,11 @@ public struct WebSocketTarget: Sendable {
     public var maxFrameSize: Int
     /// False only for the OSMO service when the operator opted out (`ServiceTLS.verify`).
     public var verifyPeer: Bool
+    /// How long our close frame waits for the peer's. The peer answers only after it has read
+    /// everything sent before the close, so this bounds the time the tail of a relayed stream
+    /// has to drain on a busy machine: generous by default; the logger link, which must
+    /// reconnect promptly, uses less.
+    public var closeTimeout: Duration = .seconds(30)
 
     public init(url: String, headers: [(name: String, value: String)] = [], handshakeTimeout: Duration? = nil, pingEvery: Duration? = nil, maxFrameSize: Int = 1 << 24, verifyPeer: Bool = true) {
         self.url = url
@@ -80,7 +85,7 @@ public enum WebSocketDial {
         let opened = Flag()
         let channel = WebSocketChannel(
             url: url, headers: target.headers, tls: tls, maxFrameSize: target.maxFrameSize,
-            autoPing: target.pingEvery.map { .enabled(timePeriod: $0) } ?? .disabled
+            autoPing: target.pingEvery.map { .enabled(timePeriod: $0) } ?? .disabled, closeTimeout: target.closeTimeout
         ) { inbound, outbound, _ in
             opened.set()
             try await handler(inbound, outbound)

@@ -75,7 +75,7 @@ public final class LocalService: Sendable {
         logger.logLevel = .critical
         let app = Application(
             router: http,
-            server: .http1WebSocketUpgrade(webSocketRouter: sockets, configuration: .init(ws: .init(maxFrameSize: RouterHub.maxFrameBytes, autoPing: .disabled))),
+            server: .http1WebSocketUpgrade(webSocketRouter: sockets, configuration: .init(ws: .init(maxFrameSize: RouterHub.maxFrameBytes, autoPing: .disabled, closeTimeout: .seconds(30)))),
             configuration: .init(address: .hostname(settings.host, port: settings.port)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

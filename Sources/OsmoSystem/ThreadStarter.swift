@@ -4,6 +4,11 @@ import Glibc
 ///
 /// FoundationEssentials has no `Thread`; Swift concurrency's cooperative pool is the wrong place
 /// for loops that block in `poll` or in libarchive's read callback.
+///
+/// Each thread starts with every signal blocked: the roles take their signals through a
+/// signalfd (`SignalChannel`), which works only if no thread leaves them deliverable, and a
+/// thread started before the channel exists (a log writer) would otherwise catch SIGTERM and let
+/// its default action end the process.
 public enum ThreadStarter {
     private final class Box {
         let body: () -> Void
@@ -17,6 +22,10 @@ public enum ThreadStarter {
         pthread_attr_init(&attributes)
         pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
         pthread_attr_setstacksize(&attributes, 1 << 20)
+        var all = sigset_t(), previous = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_BLOCK, &all, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         let rc = pthread_create(&thread, &attributes, { raw in
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
             box.body()

@@ -27,6 +27,7 @@ final class Transfer: @unchecked Sendable {
 
     // Per attempt.
     private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var resolveList: UnsafeMutablePointer<curl_slist>?
     private var status = 0
     private var headers: [String: String] = [:]
     private var memory: [UInt8] = []
@@ -80,6 +81,10 @@ final class Transfer: @unchecked Sendable {
             osmo_curl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 0)
             osmo_curl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 0)
         }
+        if !configuration.resolve.isEmpty {
+            for entry in configuration.resolve { resolveList = osmo_curl_slist_append(resolveList, entry) }
+            osmo_curl_setopt_ptr(easy, CURLOPT_RESOLVE, resolveList)
+        }
         osmo_curl_setopt_ptr(easy, CURLOPT_PRIVATE, context)
         osmo_curl_setopt_write(easy, transferWrite)
         osmo_curl_setopt_ptr(easy, CURLOPT_WRITEDATA, context)
@@ -122,6 +127,8 @@ final class Transfer: @unchecked Sendable {
     func releaseAttempt() {
         if let headerList { osmo_curl_slist_free_all(headerList) }
         headerList = nil
+        if let resolveList { osmo_curl_slist_free_all(resolveList) }
+        resolveList = nil
     }
 
     // MARK: Callbacks (engine thread)

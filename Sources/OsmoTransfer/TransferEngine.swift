@@ -25,6 +25,10 @@ public final class TransferEngine: @unchecked Sendable {
         public var retry: RetryPolicy
         public var caBundle: String?
         public var verifyTLS: Bool
+        /// Host name overrides handed to libcurl (`CURLOPT_RESOLVE`, its `HOST:PORT:ADDRESS[,ADDRESS…]`
+        /// form): `$OSMO_CURL_RESOLVE`, entries separated by spaces. For tests: a virtual-hosted
+        /// bucket name (`bkt.s3.osmo.test:9000:127.0.0.1`) reaches a local server without DNS.
+        public var resolve: [String]
 
         public init(
             maxConcurrent: Int = TransferEngine.defaultConcurrency, connectTimeoutSeconds: Int = 30,
@@ -32,7 +36,8 @@ public final class TransferEngine: @unchecked Sendable {
             minimumSpeed: Int = Configuration.environment("OSMO_TRANSFER_MIN_SPEED") ?? 1024,
             deadlineSeconds: Int = Configuration.environment("OSMO_TRANSFER_DEADLINE_SECONDS") ?? 0,
             retry: RetryPolicy = RetryPolicy(), caBundle: String? = TransferEngine.discoverCABundle(),
-            verifyTLS: Bool = true
+            verifyTLS: Bool = true,
+            resolve: [String] = (getenv("OSMO_CURL_RESOLVE").map { String(cString: $0) } ?? "").split(separator: " ").map(String.init)
         ) {
             self.maxConcurrent = maxConcurrent
             self.connectTimeoutSeconds = connectTimeoutSeconds
@@ -42,6 +47,7 @@ public final class TransferEngine: @unchecked Sendable {
             self.retry = retry
             self.caBundle = caBundle
             self.verifyTLS = verifyTLS
+            self.resolve = resolve
         }
 
         /// A whole number from the environment, or nil.

@@ -1,11 +1,14 @@
 import Glibc
 import Logging
 import OsmoCore
+import OsmoProtocol
 import OsmoSystem
 
 /// One `osmo exec` session (ctrl's `UserExecStart`): on the connection dialed back to ctrl, reads the
 /// client's `{"Rows":R,"Cols":C}`, runs the entry command on a new pseudo-terminal as a session
 /// leader, and pumps raw bytes both ways, applying in-band `\0RESIZE:{"Rows":R,"Cols":C}` records.
+/// Our client may ask for pipes instead (`"Tty":false`, `ExecFraming`): then the command gets
+/// plain pipes and the session carries records (`ExecSession+Pipes.swift`).
 /// Runs on its own thread; the wrapper's loop reaps the shell like any other child.
 struct ExecSession: @unchecked Sendable {
     let command: String
@@ -29,32 +32,42 @@ struct ExecSession: @unchecked Sendable {
         // The first object is the client's terminal size.
         var size: (rows: Int, cols: Int)?
         var reportExit = false
+        var pipes = false
         while size == nil {
             let n = try buffer.withUnsafeMutableBytes { try socket.read(into: $0) }
             if n <= 0 { return }
             pending += buffer[0..<n]
             if let end = pending.firstIndex(of: UInt8(ascii: "}")) {
                 size = ExecSession.parseSize(pending[...end]) ?? (24, 80)
-                reportExit = ExecSession.asksForExitStatus(pending[...end])
+                // `OSMO_EXEC_TERMINAL_ONLY=1` answers as the reference wrapper does (a terminal,
+                // no hello, no status): for images that must behave exactly like it.
+                let asReference = getenv("OSMO_EXEC_TERMINAL_ONLY").map { String(cString: $0) == "1" } ?? false
+                reportExit = !asReference && ExecSession.asksForExitStatus(pending[...end])
+                pipes = reportExit && ExecFraming.asksForPipes(pending[...end])
                 pending.removeFirst(end + 1)
             }
+        }
+        var words = ShellWords.split(command)
+        if words.isEmpty { words = ["/bin/sh"] }
+        let path = getenv("PATH").map { String(cString: $0) } ?? ""
+        let executable = words[0].contains("/") ? (FileSystem.exists(words[0]) ? words[0] : nil) : ExecutableLocation.search(words[0], path: path)
+        // Our client (it asked for the exit status) learns the mode first.
+        if reportExit { try socket.write(ExecFraming.hello(pipes ? .pipe : .tty)) }
+        if pipes {
+            try servePipes(words: words, executable: executable, pending: &pending)
+            return
+        }
+        guard let executable else {
+            // The shell's wording and status for a command that is not there.
+            try socket.write(Array("osmo: \(words[0]): command not found\r\n".utf8))
+            if reportExit { try? socket.write(Array("\0EXIT:{\"Status\":\(ExitCode.commandNotFound.rawValue)}".utf8)) }
+            socket.shutdownWrite()
+            return
         }
         let terminal = try Terminal.open()
         defer { close(terminal.master) }
         terminal.setWindowSize(rows: size!.rows, columns: size!.cols)
-
-        var words = ShellWords.split(command)
-        if words.isEmpty { words = ["/bin/sh"] }
-        let path = getenv("PATH").map { String(cString: $0) } ?? ""
-        guard let executable = words[0].contains("/") ? words[0] : ExecutableLocation.search(words[0], path: path) else {
-            try socket.write(Array("osmo: command not found: \(words[0])\r\n".utf8))
-            return
-        }
-        let environment = ChildProcess.currentEnvironment.filter { !$0.hasPrefix("TERM=") && !$0.hasPrefix("PS1=") && !$0.hasPrefix("HIST") } + [
-            "TERM=xterm", "HISTFILE=\(options.historyFilePath)", "HISTSIZE=1000", "HISTFILESIZE=2000",
-            "HISTCONTROL=ignoredups:ignorespace", "PS1=\\$ ",
-        ]
-        let shell = try ChildProcess.spawn(executable: executable, arguments: words, environment: environment, tty: terminal.slavePath)
+        let shell = try ChildProcess.spawn(executable: executable, arguments: words, environment: sessionEnvironment(terminal: true), tty: terminal.slavePath)
         logger.info("exec session started: \(words.joined(separator: " ")) (pid \(shell.pid))")
         try forward(&pending, to: terminal)
         let shellEnded = try pump(socket: socket, terminal: terminal, pending: &pending, buffer: &buffer)
@@ -67,6 +80,14 @@ struct ExecSession: @unchecked Sendable {
             }
         }
         socket.shutdownWrite()
+    }
+
+    /// The command's environment: the wrapper's, with a history file; a terminal session also
+    /// gets `TERM` and a short prompt.
+    func sessionEnvironment(terminal: Bool) -> [String] {
+        let base = ChildProcess.currentEnvironment.filter { !$0.hasPrefix("TERM=") && !$0.hasPrefix("PS1=") && !$0.hasPrefix("HIST") }
+        let history = ["HISTFILE=\(options.historyFilePath)", "HISTSIZE=1000", "HISTFILESIZE=2000", "HISTCONTROL=ignoredups:ignorespace"]
+        return base + history + (terminal ? ["TERM=xterm", "PS1=\\$ "] : [])
     }
 
     /// `"ExitStatus":true` in the client's first message.

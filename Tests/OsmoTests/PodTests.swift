@@ -106,7 +106,8 @@ struct PodTests {
         (arguments: ["--input", "url:0,s3://bucket/x,", "--ctrl-arg", "-userConfig", "--ctrl-arg", "/nonexistent/user.yaml"], code: 30, says: "/nonexistent/user.yaml"),
     ])
     func earlyCtrlFailureEndsThePodWithCtrlsCode(arguments: [String], code: Int32, says: String) throws {
-        let marker = Scratch().at("ran")
+        let scratch = Scratch()
+        let marker = scratch.at("ran")
         let pod = try PodProcess(podArguments: ["--no-service"] + arguments, command: ["touch", marker])
         #expect(pod.wait(timeout: patience(60)) == code, "\(pod.output)")
         #expect(pod.output.contains(says), "\(pod.output)")

@@ -198,6 +198,40 @@ extension WireCompatibilityTests {
     }
 }
 
+extension WireCompatibilityTests {
+    /// COMPATIBILITY.md §4: actions come in BINARY frames at any moment, also while ctrl floods
+    /// the logger; the service drops a peer whose pong is 20 s late (its pings come every 20 s,
+    /// here every 2 s so that several fall in the flood); it stores what Redis keeps (1,000 lines
+    /// per task). An exec pushed during a 50,000-line flood is served, the link is never dropped,
+    /// every line arrives once, in order, and the capped store holds the newest 1,000. (A slow
+    /// service, whose pace delays the pongs, is issue 14's.)
+    @Test func actionsAreServedWhileLogsFlood() throws {
+        let service = try ReferenceService(["--ping-interval", "2", "--ping-timeout", "20"])
+        let pod = try PodProcess(
+            referenceURL: service.url, tokenFile: Path.join(service.state, "refresh_token"), workflow: "wf-ref", task: "t",
+            command: ["sh", "-c", "seq 1 50000; sleep 8; echo flood-done"])
+        #expect(service.waitForStat("log_lines", atLeast: 1000, timeout: 60))
+        let key = "EXEC-flood"
+        try service.action("{\"action\":\"exec\",\"router_address\":\"ws://127.0.0.1:\(service.port)\",\"key\":\"\(key)\",\"cookie\":\"c\",\"entry_command\":\"echo EXEC_DURING_FLOOD\"}", text: false)
+        let client = try service.execClient(key: key)
+        #expect(client.stdout.contains("EXEC_DURING_FLOOD"), "\(client.stdout) \(client.stderr.suffix(300))")
+        #expect(pod.wait(timeout: patience(120)) == 0, "\(pod.output)")
+        #expect(service.stat("dropped_ping_timeout") == 0)
+        #expect(service.stat("pings_sent") > 0 && service.stat("pongs_received") > 0)
+        struct Frame: Decodable { var Text: String?; var IOType: String? }
+        let lines = service.file("frames.jsonl").split(separator: "\n").compactMap { line -> String? in
+            guard let frame = try? JSONDecoder().decode(Frame.self, from: Data(line.utf8)), frame.IOType == "STDOUT" else { return nil }
+            return frame.Text
+        }
+        #expect(lines == (1...50000).map(String.init) + ["flood-done"], "\(lines.count) lines")
+        _ = service.stat("log_lines") // brings the Redis view up to date
+        let stored = text(of: Path.join(service.state, "redis/wf-ref/t.jsonl")).split(separator: "\n")
+        #expect(stored.count == 1000, "\(stored.count)")
+        // The newest: the flood's tail, its last line, then ctrl's upload lines.
+        #expect(stored.contains { $0.contains("\"text\": \"flood-done\"") } && stored.contains { $0.contains("\"text\": \"50000\"") }, "\(stored.suffix(5))")
+    }
+}
+
 extension PodProcess {
     /// A pod against any service URL (the reference stand-in).
     convenience init(referenceURL: String, tokenFile: String, workflow: String, task: String, command: [String]) throws {

@@ -3,6 +3,8 @@
 
 Usage: ref_service.py --port 0 --state DIR [--router-timeout 60] [--jwt-ttl 300]
          [--generation 6.1|6.2|head] [--token-header NAME]... [--bad-token-status 400|500]
+         [--ping-interval S] [--ping-timeout S] [--read-pace-ms N] [--ws-max-queue 32]
+         [--max-task-log-lines 1000] [--max-log-lines 10000]
 Prints {"port": N} once listening on 127.0.0.1. Written from the reference service's behaviour
 (core/auth/auth_service.py, logger/ctrl_websocket.py, router/router.py), not from osmo's code.
 References below are NVIDIA/OSMO at v6.1-rc6, v6.2-rc12 and HEAD 1da31e19e.
@@ -89,15 +91,81 @@ POST /test/action/{wf}/{task}[?frame=text]: send json.dumps(body) on that task's
   there as compact JSON TEXT (send_json); GET /api/router/webserver/{key} -> true|false.
 GET /api/router/version; GET /test/stats -> counters: refresh_requests (GET/POST handled, not
   405), refreshes (tokens issued), refresh_get, refresh_post (by method, whatever the answer),
-  refresh_405, frames, log_lines, log_done, barriers, metrics, connections, errors, router_pairs.
+  refresh_405, frames, log_lines, log_done, barriers, metrics, connections, errors, router_pairs,
+  pings_sent, pongs_received (every PONG frame), dropped_ping_timeout, max_pong_delay_ms (the
+  longest ping -> matching pong, as read by the service, over all logger sockets).
+
+The logger under load (COMPATIBILITY.md section 4). The logger runs uvicorn.Config(app, host=,
+port=, log_config=None, **ssl) and nothing else (HEAD logger/logger.py:95-96; v6.1-rc6 :88,
+v6.2-rc12 :86: uvicorn.Config(app, host=host, port=port)); its chart runs that `logger` command
+with redis/postgres/log flags only (HEAD deployments/charts/service/templates/
+logger-service.yaml:85-117). So uvicorn's defaults apply: uvicorn[standard]==0.31.1 (HEAD
+src/requirements.txt:42; 0.30.1 at v6.1-rc6/v6.2-rc12 :36) config.py:185-189 ws="auto",
+ws_max_size 16 MiB, ws_max_queue 32, ws_ping_interval 20.0, ws_ping_timeout 20.0 (same at
+0.30.1); "auto" is the websockets protocol whenever websockets is installed
+(protocols/websockets/auto.py:7-21; websockets==11.0.3 at HEAD src/requirements.txt:113 and
+v6.1-rc6/v6.2-rc12 :86), which hands those four values to websockets' legacy
+WebSocketServerProtocol (websockets_impl.py:103-112). websockets 11.0.3
+src/websockets/legacy/protocol.py:
+- keepalive_ping :1234-1284: sleep ping_interval, ping() with a random 4-byte payload
+  (:853-854), wait for its pong at most ping_timeout, repeat; on timeout
+  fail_connection(1011, "keepalive ping timeout") (:1272), which cancels transfer_data_task,
+  writes the close frame without waiting (:1411-1441); close_connection (:1286-1338) then
+  half-closes and waits close_timeout (= timeout, 10 s: :200-201) before dropping the TCP.
+  A pong acknowledges its ping and all earlier ones (:1132-1150); pings from the client are
+  answered as they are read (:1123-1130).
+- transfer_data :950-980: reads one message (control frames before it are handled then), waits
+  while max_queue (32) messages are queued, appends it. The app takes one per receive_json()
+  (ctrl_websocket.py HEAD :158) and does two XADD round trips per log line before the next
+  (:204-211). So a pong is read only after every data frame sent before it, minus the 33 read
+  ahead: with ctrl's queue deeper than that, its pong is late by the excess times the pace.
+  (asgi_receive, uvicorn websockets_impl.py:360-385, still hands out queued messages after
+  the failure; so does this script.)
+--ping-interval S / --ping-timeout S (both unset by default: no pings, as before): the above;
+  an interval without a timeout pings but never drops, a timeout alone does nothing (as in
+  keepalive_ping). The drop writes close 1011 "keepalive ping timeout", then closes the TCP
+  connection once the client answers the close or after 10 s.
+--read-pace-ms N (default 0): sleep N ms after each log line (the IOTypes that are XADDed)
+  before taking the next message.
+--ws-max-queue N (default 32, uvicorn's ws_max_queue): messages read ahead in that mode.
+Either of --ping-interval/--read-pace-ms switches the logger socket to that uvicorn-like mode
+(aiohttp autoping=False: a reader task answers pings and matches pongs in frame order);
+without them the socket is served as before (aiohttp answers pings itself).
+
+"Redis", always written: DIR/redis/<wf>.jsonl (stream {wf}-logs) and DIR/redis/<wf>/<task>.jsonl
+(stream {wf}-{task}-{retry}-logs, common.py HEAD :1108-1109; <task>.<retry>.jsonl when retry is
+not 0), one JSON object per entry, oldest first, holding what XADD gets; frames.jsonl stays
+untrimmed. ctrl_websocket.py HEAD :159 lower-cases the keys; :193-200 builds
+LogStreamBody(source, retry_id (the URL's), time, text (default ""), io_type) for every IOType
+but METRICS, LOG_DONE and BARRIER, so other keys are dropped (connectors/redis.py HEAD :185-191,
+extra='forbid', only those five fields); :204-211 XADDs json.loads(logs.model_dump_json()) to
+both streams with maxlen=workflow_config.max_log_lines / max_task_log_lines (v6.2-rc12 and
+v6.1-rc6 :191-206 the same with logs.json()). Defaults max_log_lines 10000, max_task_log_lines
+1000 (HEAD src/utils/connectors/postgres.py:3056-3057; v6.2-rc12 :2938-2939, v6.1-rc6
+:2672-2673; docs/deployment_guide/references/configs_definitions/workflow.rst:117-124): the
+--max-log-lines / --max-task-log-lines defaults. Time: parsed to microseconds, the rest cut off,
+not rounded (pydantic 1.10.26 pydantic/datetime_parse.py:26 `(?P<microsecond>\d{1,6})\d{0,6}`;
+pydantic-core the same), then written as --generation's pydantic does: 6.1/6.2 (pydantic 1.10)
+datetime.isoformat() (pydantic/json.py:19-20, :48): "...05.123456+00:00"; head (pydantic 2.12.5,
+HEAD src/requirements.txt:22): "...05.123456Z", a zero fraction left out, other offsets +HH:MM
+(checked against pydantic 2.13.4). Not modelled: masking of the task's secrets in text (:193),
+EXPIRE (MAX_LOG_TTL 20 days, connectors/redis.py :92), and approximate trimming: redis-py 7.4.0
+xadd(maxlen=N) sends MAXLEN ~ N (approximate=True default, redis/commands/core.py:3874-3880,
+:3943-3949), so the real stream keeps whole macro nodes and may hold somewhat more than N; this
+script keeps exactly the newest N. Files below the cap are appended, a trimmed one rewritten;
+all reach the disk within 0.25 s, at once on every GET /test/stats and when a socket ends.
 """
-import argparse, asyncio, base64, datetime, email.message, json, os, secrets, time
+import argparse, asyncio, base64, collections, contextlib, datetime, email.message, json, os
+import random, secrets, struct, time, urllib.parse
 from aiohttp import web, WSMsgType
 
 IOTYPES = {"STDOUT", "STDERR", "END_FLAG", "OSMO_CTRL", "DOWNLOAD", "UPLOAD", "LOG_DONE", "METRICS",
            "DUMP", "BARRIER"}
 CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 MAX_FRAME = 16 * 1024 * 1024  # uvicorn's default ws_max_size
+NOT_LOGS = ("METRICS", "LOG_DONE", "BARRIER")  # every other IOType is XADDed (ctrl_websocket.py)
+CLOSE_TIMEOUT = 10  # websockets' close_timeout; aiohttp's WebSocketResponse(timeout=10.0) too
+REDIS_FLUSH_S = 0.25  # DIR/redis/ is written at most this late (and at once on /test/stats)
 
 
 def reply(obj, status=200):
@@ -127,9 +195,39 @@ class Disconnect(Exception):
     """A router peer went away (or sent a text frame): the pairing ends."""
 
 
+class Link:
+    """A logger websocket in the paced/keepalive mode: uvicorn + websockets' legacy protocol."""
+
+    def __init__(self):
+        self.inbox = asyncio.Queue()  # messages read ahead (websockets' self.messages)
+        self.room = asyncio.Event()   # set when the handler took one (_put_message_waiter)
+        self.pings = {}               # payload -> (perf_counter at send, future), insertion order
+        self.dropping = False
+
+
+def pydantic2_time(d):
+    """datetime as pydantic 2 (pydantic-core) serializes it: microseconds only when non-zero,
+    UTC as "Z", other offsets as +HH:MM, naive without suffix."""
+    text = d.replace(tzinfo=None).isoformat()
+    offset = d.utcoffset()
+    if offset is None:
+        return text
+    if not offset:
+        return text + "Z"
+    minutes = int(offset.total_seconds()) // 60
+    sign, minutes = ("-", -minutes) if minutes < 0 else ("+", minutes)
+    return f"{text}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def file_name(name):  # OSMO's workflow and task names need no quoting; anything else is quoted
+    name = urllib.parse.quote(name, safe="")
+    return "%2E" + name[1:] if name.startswith(".") else name
+
+
 class Service:
     def __init__(self, state, router_timeout, jwt_ttl, generation="head", token_headers=None,
-                 bad_token_status=400):
+                 bad_token_status=400, ping_interval=None, ping_timeout=None, read_pace_ms=0,
+                 ws_max_queue=32, max_task_log_lines=1000, max_log_lines=10000):
         self.state, self.router_timeout, self.jwt_ttl = state, router_timeout, jwt_ttl
         self.generation, self.bad_token_status = generation, bad_token_status
         self.token_headers = token_headers or (["x-osmo-auth"] if generation == "6.1"
@@ -139,10 +237,17 @@ class Service:
         self.pairs = {}       # router key -> {"ws", "connect", "close"}, like router.connections
         self.webservers = {}  # webserver key -> control websocket
         self.raw_count = 0
+        self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
+        self.read_pace_ms, self.ws_max_queue = read_pace_ms, ws_max_queue
+        self.max_task_log_lines, self.max_log_lines = max_task_log_lines, max_log_lines
+        self.streams = {}  # redis key -> {"path", "file" (None once trimmed), "lines", "dirty"}
+        self.stream_pairs = {}  # (wf, task, retry) -> [workflow stream, task stream]
+        self.flush_handle = None
         self.stats = dict.fromkeys(["refresh_requests", "refreshes", "frames", "log_lines",
                                     "log_done", "barriers", "metrics", "connections", "errors",
                                     "router_pairs", "refresh_get", "refresh_post",
-                                    "refresh_405"], 0)
+                                    "refresh_405", "pings_sent", "pongs_received",
+                                    "dropped_ping_timeout", "max_pong_delay_ms"], 0)
         if not os.path.exists(self.path("refresh_token")):
             with open(self.path("refresh_token"), "w") as f:  # v6.1 task.py:2292, HEAD :2702
                 f.write(secrets.token_hex(32) if generation == "6.1" else secrets.token_urlsafe(32))
@@ -333,6 +438,10 @@ class Service:
         if token is None:
             return reply({"detail": "Not authenticated"}, 401)
         wf, task = req.match_info["wf"], req.match_info["task"]
+        retry = req.match_info["retry"]
+        stream = (wf, task, int(retry) if retry.isdigit() else retry)
+        if self.ping_interval is not None or self.read_pace_ms > 0:
+            return await self.logger_uvicorn(req, wf, task, stream)
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME)
         await ws.prepare(req)
         self.stats["connections"] += 1
@@ -340,7 +449,7 @@ class Service:
         sender = asyncio.create_task(self.send_actions(ws, queue))
         try:
             async for msg in ws:
-                code, iotype = self.on_frame(msg, f"logger {wf}/{task}")
+                code, iotype = self.on_frame(msg, f"logger {wf}/{task}", stream)
                 if code:
                     await ws.close(code=code)
                     break
@@ -348,7 +457,123 @@ class Service:
                     await ws.send_str(json.dumps({"action": "log_done"}))
         finally:
             sender.cancel()
+            self.flush_redis()
         return ws
+
+    async def logger_uvicorn(self, req, wf, task, stream):
+        """--ping-interval/--read-pace-ms: the logger socket as uvicorn's websockets protocol
+        runs it. One reader reads ahead (answering pings, matching pongs) into a queue of at most
+        --ws-max-queue messages; the handler takes one at a time, sleeping --read-pace-ms after
+        each log line; a keepalive task pings and fails the link when no pong comes in time."""
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, autoping=False)
+        await ws.prepare(req)
+        self.stats["connections"] += 1
+        link = Link()
+        queue = self.actions.setdefault((wf, task), asyncio.Queue())
+        sender = asyncio.create_task(self.send_actions(ws, queue))
+        reader = asyncio.create_task(self.read_ahead(ws, link))
+        keepalive = asyncio.create_task(self.keepalive(ws, link, reader))
+        try:
+            while True:
+                msg = await link.inbox.get()
+                link.room.set()
+                if msg is None or msg.type in CLOSED:  # as `async for`, and ERROR: the last
+                    break
+                code, iotype = self.on_frame(msg, f"logger {wf}/{task}", stream)
+                if code:
+                    if link.dropping:
+                        break
+                    keepalive.cancel()
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
+                    await ws.close(code=code)
+                    break
+                try:
+                    if iotype == "LOG_DONE":
+                        await ws.send_str(json.dumps({"action": "log_done"}))
+                except (ConnectionError, RuntimeError):
+                    break  # failed by the keepalive meanwhile
+                if self.read_pace_ms > 0 and msg.type == WSMsgType.TEXT and iotype in IOTYPES \
+                        and iotype not in NOT_LOGS:
+                    await asyncio.sleep(self.read_pace_ms / 1000)  # two XADDs per line
+        finally:
+            sender.cancel()
+            reader.cancel()
+            if not link.dropping:
+                keepalive.cancel()
+            await asyncio.gather(reader, keepalive, return_exceptions=True)
+            self.flush_redis()
+        return ws
+
+    async def read_ahead(self, ws, link):
+        """websockets 11 legacy protocol transfer_data/read_data_frame: control frames are handled
+        when read, in order with the data frames; a data message is read, then waits for room."""
+        while True:
+            msg = await ws.receive()
+            if msg.type == WSMsgType.PING:  # autoping=False: answer as read_data_frame does
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.pong(msg.data)
+                continue
+            if msg.type == WSMsgType.PONG:
+                self.on_pong(link, msg.data)
+                continue
+            while link.inbox.qsize() >= self.ws_max_queue:
+                link.room.clear()
+                await link.room.wait()
+            link.inbox.put_nowait(msg)
+            if msg.type in CLOSED:
+                return
+
+    def on_pong(self, link, data):
+        """A pong acknowledges its ping and every earlier one (websockets read_data_frame)."""
+        self.stats["pongs_received"] += 1
+        data = bytes(data)  # aiohttp hands PONG payloads over as bytearray
+        if data not in link.pings:
+            return
+        now = time.perf_counter()
+        for key in list(link.pings):
+            sent, waiter = link.pings.pop(key)
+            if not waiter.done():
+                waiter.set_result(None)
+            self.stats["max_pong_delay_ms"] = max(self.stats["max_pong_delay_ms"],
+                                                  round((now - sent) * 1000))
+            if key == data:
+                break
+
+    async def keepalive(self, ws, link, reader):
+        """websockets 11 legacy keepalive_ping: sleep the interval, ping, wait for the pong at
+        most the timeout, again; no pong in time -> fail_connection(1011, "keepalive ping
+        timeout"): reading stops, the close frame goes out, the TCP connection ends."""
+        if self.ping_interval is None:
+            return
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            if ws.closed:
+                return
+            data = None
+            while data is None or data in link.pings:
+                data = struct.pack("!I", random.getrandbits(32))
+            waiter = asyncio.get_running_loop().create_future()
+            link.pings[data] = (time.perf_counter(), waiter)
+            try:
+                await ws.ping(data)
+            except (ConnectionError, RuntimeError):
+                return
+            self.stats["pings_sent"] += 1
+            if self.ping_timeout is None:
+                continue
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), self.ping_timeout)
+            except asyncio.TimeoutError:
+                break
+        self.stats["dropped_ping_timeout"] += 1
+        link.dropping = True
+        reader.cancel()  # transfer_data_task.cancel(): nothing more is read
+        await asyncio.gather(reader, return_exceptions=True)
+        link.inbox.put_nowait(None)  # the handler still gets the messages read before
+        with contextlib.suppress(Exception):  # close frame, then wait close_timeout at most
+            await asyncio.wait_for(ws.close(code=1011, message=b"keepalive ping timeout",
+                                            drain=False), CLOSE_TIMEOUT)
 
     @staticmethod
     async def send_actions(ws, queue):
@@ -356,7 +581,7 @@ class Service:
             payload, frame = await queue.get()
             await (ws.send_str(payload) if frame == "text" else ws.send_bytes(payload.encode()))
 
-    def on_frame(self, msg, where):
+    def on_frame(self, msg, where, stream=None):
         """Decodes one ctrl frame as the real service does: (close code or None, IOType)."""
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             return None, None
@@ -392,11 +617,73 @@ class Service:
             self.stats["log_lines"] += 1
             try:  # LogStreamBody(source=..., time=..., text=...) must validate
                 assert isinstance(low["source"], str) and isinstance(low.get("text", ""), str)
-                datetime.datetime.fromisoformat(low["time"])
+                when = datetime.datetime.fromisoformat(low["time"])
             except (KeyError, AssertionError, TypeError, ValueError) as e:
                 self.error(where, f"bad log line: {e!r}", raw)
                 return 1011, iotype
+            if stream is not None:
+                self.xadd(stream, low, when)
         return None, iotype
+
+    # ---- "redis" -------------------------------------------------------------------------------
+    def xadd(self, stream, low, when):
+        """The two XADDs of ctrl_websocket.py: LogStreamBody's five fields only (lower-cased keys,
+        time re-serialized: pydantic 1 .json() for 6.1/6.2, pydantic 2 model_dump_json for head),
+        to {wf}-logs (MAXLEN max_log_lines) and {wf}-{task}-{retry}-logs (max_task_log_lines)."""
+        pair = self.stream_pairs.get(stream)
+        if pair is None:
+            pair = self.stream_pairs[stream] = self.open_streams(*stream)
+        entry = json.dumps({"source": low["source"], "retry_id": stream[2],
+                            "time": when.isoformat() if self.generation != "head"
+                            else pydantic2_time(when),
+                            "text": low.get("text", ""), "io_type": low["iotype"]},
+                           ensure_ascii=False) + "\n"
+        for s in pair:
+            lines = s["lines"]
+            if s["file"] is not None and len(lines) < lines.maxlen:
+                s["file"].write(entry)  # below the cap: appended (buffered until flush_redis())
+            elif s["file"] is not None:  # trimmed from now on: rewritten by flush_redis()
+                s["file"].close()
+                s["file"] = None
+            lines.append(entry)
+            s["dirty"] = s["file"] is None
+        if self.flush_handle is None:
+            self.flush_handle = asyncio.get_running_loop().call_later(REDIS_FLUSH_S,
+                                                                      self.flush_redis)
+
+    def open_streams(self, wf, task, retry):
+        """The workflow's and the task's stream (shared by every socket of that workflow/task)."""
+        task_file = file_name(task) + ("" if retry == 0 else "." + file_name(str(retry)))
+        pair = []
+        for key, path, cap in (
+                (f"{wf}-logs", os.path.join("redis", file_name(wf) + ".jsonl"), self.max_log_lines),
+                (f"{wf}-{task}-{retry}-logs", os.path.join("redis", file_name(wf),
+                                                           task_file + ".jsonl"),
+                 self.max_task_log_lines)):
+            if key not in self.streams:
+                path = self.path(path)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                self.streams[key] = {"path": path, "dirty": False, "file": open(path, "w"),
+                                     "lines": collections.deque(maxlen=max(cap, 0))}
+            pair.append(self.streams[key])
+        return pair
+
+    def flush_redis(self):
+        if self.flush_handle is not None:
+            self.flush_handle.cancel()
+            self.flush_handle = None
+        for s in self.streams.values():
+            if s["file"] is not None:
+                s["file"].flush()
+            elif s["dirty"]:
+                with open(s["path"] + ".tmp", "w") as f:
+                    f.writelines(s["lines"])
+                os.replace(s["path"] + ".tmp", s["path"])
+                s["dirty"] = False
+
+    async def stats_route(self, req):
+        self.flush_redis()  # so a test that waited on a counter reads up-to-date stream files
+        return reply(self.stats)
 
     async def queue_action(self, req):
         frame = req.query.get("frame", "binary")
@@ -503,7 +790,7 @@ class Service:
         add.add_post("/test/webserver/{key}", self.webserver_send)
         add.add_get("/api/router/version",
                     lambda req: reply({"major": "6", "minor": "4", "revision": "0", "hash": ""}))
-        add.add_get("/test/stats", lambda req: reply(self.stats))
+        add.add_get("/test/stats", self.stats_route)
         return app
 
 
@@ -518,10 +805,22 @@ async def main():
                    help="websocket JWT header (repeatable); default x-osmo-auth for 6.1, "
                         "Authorization (Bearer) for 6.2/head")
     p.add_argument("--bad-token-status", type=int, choices=(400, 500), default=400)
+    p.add_argument("--ping-interval", type=float, default=None, metavar="S",
+                   help="logger: ping every S s (uvicorn's ws_ping_interval; the real one: 20)")
+    p.add_argument("--ping-timeout", type=float, default=None, metavar="S",
+                   help="logger: fail the link with 1011 when a pong is S s late (real: 20)")
+    p.add_argument("--read-pace-ms", type=float, default=0, metavar="N",
+                   help="logger: sleep N ms after each log line before reading the next")
+    p.add_argument("--ws-max-queue", type=int, default=32, metavar="N",
+                   help="logger, with --ping-interval/--read-pace-ms: messages read ahead "
+                        "(uvicorn's ws_max_queue)")
+    p.add_argument("--max-task-log-lines", type=int, default=1000, metavar="N")
+    p.add_argument("--max-log-lines", type=int, default=10000, metavar="N")
     a = p.parse_args()
     os.makedirs(a.state, exist_ok=True)
     service = Service(a.state, a.router_timeout, a.jwt_ttl, a.generation, a.token_header,
-                      a.bad_token_status)
+                      a.bad_token_status, a.ping_interval, a.ping_timeout, a.read_pace_ms,
+                      max(a.ws_max_queue, 1), a.max_task_log_lines, a.max_log_lines)
     runner = web.AppRunner(service.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", a.port).start()

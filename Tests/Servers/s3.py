@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """S3-compatible server (moto) with SigV4 signature checking, for osmo's S3 integration tests.
 
-Usage: s3.py [--port 0] --ready-file F [--bucket NAME ...] [--log FILE]
+Usage: s3.py [--port 0] --ready-file F [--bucket NAME ...] [--log FILE] [--requests FILE]
+             [--dns-name NAME] [--region R ...]
 
 Runs moto's ThreadedMotoServer on 127.0.0.1 in this process. Setup (IAM user with an inline
 policy allowing s3:* on *, one access key, the buckets; default one bucket `osmo-test`) is done
@@ -12,7 +13,8 @@ an unknown key id 403 InvalidAccessKeyId). The script checks this itself before 
 
 When ready, writes (temp file + rename) and prints on stdout one JSON line:
   {"port": P, "endpoint": "http://127.0.0.1:P", "access_key_id": "...",
-   "secret_access_key": "...", "region": "us-east-1", "buckets": ["osmo-test"]}
+   "secret_access_key": "...", "region": "us-east-1", "regions": ["us-east-1"],
+   "buckets": ["osmo-test"], "named_endpoint": "http://NAME:P" (with --dns-name)}
 Runs until SIGTERM/SIGINT, then stops the server and exits 0. Exits non-zero if setup fails.
 
 S3 requests are authenticated by this script's own SigV4 check (patched into moto 5.x), because
@@ -28,12 +30,23 @@ silently leaves `expect`, `user-agent`, `transfer-encoding`... out of the signed
   One named there but absent from the request gets 403 SignatureDoesNotMatch, whose message
   names it. `host` and every x-amz-* header sent must be signed (else 403 AccessDenied);
   x-amz-content-sha256 is required (else 400 InvalidRequest); the credential scope must be
-  <x-amz-date day>/us-east-1/s3/aws4_request (else 400 AuthorizationHeaderMalformed or 403).
+  <x-amz-date day>/<region>/s3/aws4_request with <region> one of --region (default us-east-1;
+  else 400 AuthorizationHeaderMalformed or 403).
 - A hex x-amz-content-sha256 must be the SHA-256 of the body received, else 400
   XAmzContentSHA256Mismatch (UNSIGNED-PAYLOAD and STREAMING-* are not checked).
 - No Authorization header: 403 AccessDenied (moto: 500). Presigned URLs are not supported.
 With --log FILE, each rejected signature is logged with the server's canonical request and
 string to sign.
+
+Addressing. Requests to 127.0.0.1:P are path-style (/bucket/key). With --dns-name NAME (e.g.
+s3.osmo.test, which resolves nowhere: the client maps it to 127.0.0.1 itself, libcurl's
+CURLOPT_RESOLVE), Host NAME:P is path-style too and Host BUCKET.NAME:P is virtual-hosted
+(/key in bucket BUCKET): moto's MOTO_S3_CUSTOM_ENDPOINTS, set to http://NAME:P once the port is
+known. Any other Host with a dot is read by moto as virtual-hosted (its first label the bucket).
+With --requests FILE, every request is appended to FILE as one JSON line when its answer is
+sent, so a test can see which form arrived:
+  {"method": "GET", "host": "osmo-test.s3.osmo.test:P", "target": "/key?x=1",
+   "region": "us-east-1" (the signature's credential scope; null if unsigned), "status": 200}
 """
 import argparse, json, os, signal, sys, threading
 
@@ -52,8 +65,15 @@ def parse_args():
                    help=f"bucket to create (repeatable; default {DEFAULT_BUCKET})")
     p.add_argument("--log", metavar="FILE",
                    help="append request lines and signature mismatch details to FILE")
+    p.add_argument("--requests", metavar="FILE",
+                   help="append one JSON line per request (method, host, target, region, status)")
+    p.add_argument("--dns-name", metavar="NAME",
+                   help="a host name of this server: NAME:P path-style, BUCKET.NAME:P virtual-hosted")
+    p.add_argument("--region", action="append", dest="regions", metavar="R",
+                   help=f"a signing region accepted in the credential scope (repeatable; default {REGION})")
     a = p.parse_args()
     a.buckets = a.buckets or [DEFAULT_BUCKET]
+    a.regions = a.regions or [REGION]
     return a
 
 
@@ -114,9 +134,9 @@ def verify_s3_sigv4(method, target, headers, secret):
         raise s3_error("AuthorizationHeaderMalformed",
                        "The authorization header is malformed: " + headers["Authorization"])
     _, day, region, service, _ = cred
-    if region != REGION:
+    if region not in args.regions:
         raise s3_error("AuthorizationHeaderMalformed", "The authorization header is malformed; "
-                       f"the region '{region}' is wrong; expecting '{REGION}'")
+                       f"the region '{region}' is wrong; expecting '{args.regions[0]}'")
     amz_date = headers.get("X-Amz-Date") or ""
     if not re.fullmatch(r"\d{8}T\d{6}Z", amz_date) or amz_date[:8] != day or service != "s3":
         raise s3_error("AccessDenied", "AWS authentication requires a valid x-amz-date header "
@@ -166,6 +186,32 @@ def check_payload_hash(headers, body):
                            "header does not match what was computed.")
 
 
+_requests_lock = threading.Lock()
+
+
+def signing_region(authorization):
+    """The region of a SigV4 Authorization header's credential scope, or None."""
+    match = re.search(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/", authorization or "")
+    return match.group(1) if match else None
+
+
+def patch_request_log(path):
+    """--requests FILE: one JSON line per answered request (werkzeug calls log_request then)."""
+    log_request = werkzeug.serving.WSGIRequestHandler.log_request
+
+    def log_request_json(self, code="-", size="-"):
+        log_request(self, code, size)
+        headers = getattr(self, "headers", None)
+        entry = {"method": getattr(self, "command", None), "host": headers.get("Host") if headers else None,
+                 "target": getattr(self, "path", None),
+                 "region": signing_region(headers.get("Authorization") if headers else None),
+                 "status": int(code) if str(code).isdigit() else None}
+        with _requests_lock, open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    werkzeug.serving.WSGIRequestHandler.log_request = log_request_json
+
+
 def patch_moto():
     """Make moto's S3 request authentication behave like S3's (see the module docstring)."""
     make_environ = werkzeug.serving.WSGIRequestHandler.make_environ
@@ -204,9 +250,9 @@ def configure_logging(path):
         logger.setLevel(logging.INFO if path else logging.CRITICAL)
 
 
-def client(service, endpoint, key_id, secret):
+def client(service, endpoint, key_id, secret, region=REGION):
     return boto3.session.Session().client(
-        service, endpoint_url=endpoint, region_name=REGION,
+        service, endpoint_url=endpoint, region_name=region,
         aws_access_key_id=key_id, aws_secret_access_key=secret,
         config=botocore.config.Config(s3={"addressing_style": "path"},
                                       retries={"max_attempts": 1}))
@@ -229,10 +275,11 @@ def setup(endpoint, buckets):
 
 def self_check(endpoint, key_id, secret, bucket):
     """Good credentials must work, a wrong secret must get 403."""
-    client("s3", endpoint, key_id, secret).list_objects_v2(Bucket=bucket, Prefix="x/y é+(1)")
+    region = args.regions[0]
+    client("s3", endpoint, key_id, secret, region).list_objects_v2(Bucket=bucket, Prefix="x/y é+(1)")
     log.info("s3.py self-check: the next request has a wrong secret and must be rejected")
     try:
-        client("s3", endpoint, key_id, secret + "x").list_objects_v2(Bucket=bucket)
+        client("s3", endpoint, key_id, secret + "x", region).list_objects_v2(Bucket=bucket)
     except botocore.exceptions.ClientError as e:
         status = e.response["ResponseMetadata"]["HTTPStatusCode"]
         if status != 403:
@@ -254,6 +301,8 @@ def write_ready(path, info):
 def main():
     configure_logging(args.log)
     patch_moto()
+    if args.requests:
+        patch_request_log(args.requests)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -265,12 +314,19 @@ def main():
     try:
         port = server.get_host_and_port()[1]
         endpoint = f"http://127.0.0.1:{port}"
+        named = f"http://{args.dns_name}:{port}" if args.dns_name else None
+        if named:
+            # Read by moto on every request: Host NAME:P is path-style, BUCKET.NAME:P not.
+            os.environ["MOTO_S3_CUSTOM_ENDPOINTS"] = named
         key_id, secret = setup(endpoint, args.buckets)
         assert settings.INITIAL_NO_AUTH_ACTION_COUNT == NO_AUTH_ACTIONS
         self_check(endpoint, key_id, secret, args.buckets[0])
-        write_ready(args.ready_file, {
-            "port": port, "endpoint": endpoint, "access_key_id": key_id,
-            "secret_access_key": secret, "region": REGION, "buckets": args.buckets})
+        info = {"port": port, "endpoint": endpoint, "access_key_id": key_id,
+                "secret_access_key": secret, "region": REGION, "regions": args.regions,
+                "buckets": args.buckets}
+        if named:
+            info["named_endpoint"] = named
+        write_ready(args.ready_file, info)
         while not stop.wait(3600):
             pass
     finally:

@@ -9,6 +9,8 @@
 
 /// argc/argv as the kernel passed them, captured by an ELF constructor (works without /proc).
 int osmo_argc(void);
+/// stdio's stdout line-buffered even on a pipe or a file (Swift 6 cannot name `stdout`).
+void osmo_line_buffer_stdout(void);
 char *const *osmo_argv(void);
 
 /// Flags for osmo_spawn.
