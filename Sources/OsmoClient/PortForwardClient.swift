@@ -246,18 +246,19 @@ public struct PortForwardClient: Sendable {
                 let target = WebSocketTarget(url: url, headers: try await service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds), verifyPeer: ServiceTLS.verify)
                 let current = info
                 let first = !connectedBefore
-                try await WebSocketDial.connect(target) { inbound, outbound in
+                let close = try await WebSocketDial.connect(target) { inbound, outbound in
                     linked.set()
                     link.set(ControlLink.Up(info: current, control: outbound))
                     if first {
                         ready(mapping, bound)
                     } else {
-                        OsmoClientLog.note("reconnected: \(describe(mapping, bound: bound))")
+                        OsmoClientLog.note("reconnected to the router: \(describe(mapping, bound: bound))")
                     }
                     defer { link.set(nil) }
                     try await session(inbound, outbound)
                 }
-                OsmoClientLog.note("\(describe(mapping, bound: bound)): the task's port-forward connection closed")
+                let why = close.map { frame in " (\(frame.closeCode)\(frame.reason.map { ": \($0)" } ?? ""))" } ?? ""
+                OsmoClientLog.note("\(describe(mapping, bound: bound)): the task's port-forward connection closed\(why)")
             } catch is CancellationError {
                 throw CancellationError()
             } catch {

@@ -15,8 +15,9 @@ final class RouterHub: Sendable {
     final class Waiting: Sendable {
         let inbound: WebSocketInboundStream
         let outbound: WebSocketOutboundWriter
-        /// nil until the partner came (true) or the wait timed out (false).
-        private let state = Mutex<(outcome: Bool?, waiter: CheckedContinuation<Bool, Never>?)>((nil, nil))
+        /// `outcome`: nil until the partner came (true) or the wait timed out (false);
+        /// `released`: the partner is done (it may be before this side began to wait).
+        private let state = Mutex<(outcome: Bool?, released: Bool, waiter: CheckedContinuation<Bool, Never>?)>((nil, false, nil))
 
         init(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) {
             self.inbound = inbound
@@ -45,6 +46,7 @@ final class RouterHub: Sendable {
         /// The partner is done with this side's connection.
         func release() {
             let waiter = state.withLock { s -> CheckedContinuation<Bool, Never>? in
+                s.released = true
                 defer { s.waiter = nil }
                 return s.waiter
             }
@@ -56,6 +58,9 @@ final class RouterHub: Sendable {
             await withCheckedContinuation { continuation in
                 let now = state.withLock { s -> Bool? in
                     if s.outcome == false { return false }
+                    // A session that was over before this side began to wait: no waiter would
+                    // ever be resumed (the leak Swift reports as continuation misuse).
+                    if s.released { return true }
                     s.waiter = continuation
                     return nil
                 }

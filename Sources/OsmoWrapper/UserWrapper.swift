@@ -76,6 +76,10 @@ public final class UserWrapper {
             fchmod(fd, 0o644)
             close(fd)
         }
+        // The in-task CLI's completion in exec shells (the reference's user.go does the same).
+        if case .skipped(let reason) = BashStartup.sourceCompletion(options.cliAutoCompleteScriptPath, home: getenv("HOME").map { String(cString: $0) }) {
+            logger.debug("completion: \(reason)")
+        }
     }
 
     /// Dials ctrl with exponential backoff (10 ms → 1 s) until `-unixTimeout`, staying responsive to signals.

@@ -393,7 +393,7 @@ final class Listener {
             #expect((1...5).contains(seconds), "\(wait)")  // 2^0 + U(0, 5), printed as int
         }
         #expect(forward.output.contains("osmo: 127.0.0.1:\(local) -> wf-cut/t:\(echoPort) (tcp): the "), "\(forward.output)")
-        #expect(forward.waitForLine(prefix: "osmo: reconnected: 127.0.0.1:\(local) -> wf-cut/t:\(echoPort) (tcp)", timeout: 30) != nil, "\(forward.output)")
+        #expect(forward.waitForLine(prefix: "osmo: reconnected to the router: 127.0.0.1:\(local) -> wf-cut/t:\(echoPort) (tcp)", timeout: 30) != nil, "\(forward.output)")
         let after = try roundTrip()
         #expect(after.stdout.hasPrefix("ok "), "\(after.stdout) \(after.stderr) \(forward.output)")
     }
