@@ -67,7 +67,7 @@ struct WebSocketChannel: ClientConnectionChannel {
     func handle(value: Value, logger: Logger) async throws -> WebSocketCloseFrame? {
         switch try await value.get() {
         case .refused:
-            throw WebSocketDial.Failure.refused("\(url.secure ? "wss" : "ws")://\(url.hostHeader)\(url.target)", "the server did not upgrade the connection to a websocket")
+            throw WebSocketDial.Failure.refused(url.text, "the server did not upgrade the connection to a websocket")
         case .websocket(let channel):
             return try await WebSocketHandler.handle(
                 type: .client,

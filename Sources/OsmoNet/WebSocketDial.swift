@@ -119,7 +119,7 @@ public enum WebSocketDial {
         } catch let error as NIOSSLExtraError where error == .failedToValidateHostname {
             // NIOSSL's text says "Couldn't find <none>" for an IP host.
             let need = url.hostIsIPAddress ? "an IP address subjectAltName \(url.host)" : "the name \(url.host)"
-            throw Failure.refused("\(url.secure ? "wss" : "ws")://\(url.hostHeader)\(url.target)", "the service's TLS certificate does not name this host (it needs \(need))")
+            throw Failure.refused(url.text, "the service's TLS certificate does not name this host (it needs \(need))")
         }
     }
 }

@@ -48,6 +48,9 @@ public struct WebSocketURL: Sendable, Equatable {
         target = path.hasPrefix("/") ? path : "/" + path
     }
 
+    /// The URL again, for messages (`ws`/`wss`, the host, the request target).
+    public var text: String { "\(secure ? "wss" : "ws")://\(hostHeader)\(target)" }
+
     /// `Host` header value: the port only when it is not the scheme's default.
     public var hostHeader: String {
         let name = host.contains(":") ? "[\(host)]" : host
