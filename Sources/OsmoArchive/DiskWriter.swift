@@ -13,7 +13,8 @@ import OsmoSystem
 /// times are applied last, deepest first, through descriptors (never by following a path).
 ///
 /// "A later entry of the same name wins", as with tar: a file or directory entry cancels a link
-/// still waiting under that name, and a link replaces a file of its name.
+/// still waiting under that name, a link replaces a file of its name, and a file waits until
+/// an earlier file of its name has been written.
 ///
 /// Concurrency model: the decoding thread alone calls `directory`, `symlink`, `hardlink`,
 /// `stream`, `finish` and `abandon` and owns the link and directory lists; the pool threads
@@ -34,6 +35,9 @@ final class DiskWriter: @unchecked Sendable {
         var finished = false
         var running = 0
         var failure: OsmoError?
+        /// Paths with a job queued or being written: a later entry of the same name waits for
+        /// it, or two pool threads could write the two versions in either order.
+        var unwritten = Set<String>()
     }
 
     enum Link {
@@ -106,9 +110,10 @@ final class DiskWriter: @unchecked Sendable {
         let size = job.data.count
         try queue.wait { q -> Result<Void, OsmoError>? in
             if let failure = q.failure { return .failure(failure) }
-            guard q.queuedBytes < DiskWriter.queueLimit else { return nil }
+            guard q.queuedBytes < DiskWriter.queueLimit, !q.unwritten.contains(job.path) else { return nil }
             q.jobs.append(job)
             q.queuedBytes += size
+            q.unwritten.insert(job.path)
             return .success(())
         }!.get()
     }
@@ -140,6 +145,10 @@ final class DiskWriter: @unchecked Sendable {
 
     func openStream(_ relative: String) throws -> StreamFile {
         cancelLink(relative)
+        try queue.wait { q -> Result<Void, OsmoError>? in
+            if let failure = q.failure { return .failure(failure) }
+            return q.unwritten.contains(relative) ? nil : .success(())
+        }!.get()
         let fd = try root.createFile(relative, symlinks: .refuse)
         return StreamFile(fd: fd, display: Path.join(root.path, relative))
     }
@@ -285,6 +294,7 @@ final class DiskWriter: @unchecked Sendable {
                 let failure = error as? OsmoError ?? OsmoError(.io, "\(error)")
                 queue.withLock { $0.failure = $0.failure ?? failure }
             }
+            queue.withLock { _ = $0.unwritten.remove(job.path) }
         }
         queue.withLock { $0.running -= 1 }
     }

@@ -508,6 +508,21 @@ def legit(c):
           present={"data/file.txt": "file", "data/link": "->file.txt"})
     c.add("zip-duplicate-name", "the same member name twice in one zip: the later one wins", "ok",
           {"data.zip": zipped([Z("dup.txt", "first"), Z("dup.txt", "second")])}, present={"dup.txt": "second"})
+    # Versions of two names, big (1 MiB, slow to write) and small in turn, the small ones last:
+    # the pool of writer threads must keep entry order per name, or a big earlier version
+    # finishes after, and over, the small later one.
+    versions = []
+    for i in range(24):
+        name = f"v/{(i // 2) % 2}.txt"
+        body = (f"version {i} " * 80000)[:1 << 20] if i % 2 == 0 else f"version {i}"
+        versions.append((name, body))
+    last = {}
+    for name, body in versions:
+        last[name] = body
+    c.add("zip-duplicate-many", "24 entries over 2 names, each big then at once small, in a zip: the last of each name wins",
+          "ok", {"data.zip": zipped([Z(n, b) for n, b in versions])}, present=last)
+    c.add("tar-duplicate-many", "the same 24 entries in a tar: the last of each name wins", "ok",
+          {"data.tar": tar([F(n, b) for n, b in versions])}, present=last)
     c.add("zip-unicode", "UTF-8 names (flag bit 11) in a zip", "ok",
           {"data.zip": zipped([Z("données/été.txt", "été"), Z("日本/語.txt", "語")])},
           present={"données/été.txt": "été", "日本/語.txt": "語"})
