@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Builds the portable bundle: dist/osmo/bin/osmo (release, static Swift stdlib, stripped) plus
-# dist/osmo/lib/ = libcurl and every shared library it needs except glibc's own.
+# Builds the portable bundle, which starts in any Linux image (glibc of any version, musl,
+# busybox with no libc, scratch), with or without /proc, as PID 1:
 #
-# The binary itself links only glibc (libarchive and its codecs are static); libcurl is opened
-# with dlopen from ../lib beside the binary, so the bundle runs in any container with glibc ≥ 2.35,
-# with or without /proc. Each bundled library gets RUNPATH=$ORIGIN so its own dependencies are
-# found next to it (a library's $ORIGIN comes from its path, which needs no /proc).
+#   bin/osmo                  the launcher (Launcher/launcher.c, static): finds lib/ from its own
+#                             path and runs lib/osmo.real through lib/ld-linux-*.so.*
+#   lib/osmo.real             the real binary (release, static Swift stdlib, stripped): needs glibc only
+#   lib/ld-linux-x86-64.so.2, lib/libc.so.6, lib/libm.so.6, …
+#                             the build machine's glibc, whatever osmo.real needs of it: the image's
+#                             libc never matters
+#   lib/libgcc_s.so.1         glibc opens it to unwind (pthread_exit, backtrace)
+#   lib/libcurl.so.4          HTTP(S)/HTTP2 only, OpenSSL/nghttp2/zlib inside (scripts/build-curl.sh);
+#                             opened with dlopen on first use
+#   lib/locale/C.utf8/LC_CTYPE
+#                             the UTF-8 locale libarchive needs for non-ASCII names
+#
+# Role names (osmo_init, osmo_ctrl, osmo_exec, osmo-user, …) are hard links or symlinks to
+# bin/osmo: the launcher passes argv[0] on. DNS works without the image's help: glibc ≥ 2.34
+# has its files and dns NSS modules inside libc.so.6.
 #
 # Usage: scripts/bundle.sh [OUT_DIR]   (default: dist/osmo)
 set -euo pipefail
@@ -30,41 +41,53 @@ flags=(-c release --static-swift-stdlib --product osmo --scratch-path "$scratch"
 swift build "${flags[@]}" >&2
 bin="$(swift build "${flags[@]}" --show-bin-path)/osmo"
 
+# The launcher: static, with musl where Debian's musl-tools is installed (40 KB), else glibc's
+# static libc (800 KB).
+launcher="$PWD/$scratch/osmo-launcher"
+if command -v musl-gcc >/dev/null; then
+  musl-gcc -static -Os -s -Wall -Wextra -Werror -o "$launcher" Launcher/launcher.c
+else
+  gcc -static -Os -s -Wall -Wextra -Werror -o "$launcher" Launcher/launcher.c \
+    || { echo "bundle: cannot build the static launcher (apt-get install musl-tools)" >&2; exit 1; }
+fi
+
+curl_lib="$(scripts/build-curl.sh)" || { echo "bundle: building libcurl failed (scripts/build-curl.sh)" >&2; exit 1; }
+
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
-cp "$bin" "$out/bin/osmo"
-strip "$out/bin/osmo"
+cp "$launcher" "$out/bin/osmo"
+cp "$bin" "$out/lib/osmo.real"
+strip "$out/lib/osmo.real"
+cp "$curl_lib" "$out/lib/libcurl.so.4"
 
-# glibc's libraries come from the user's image: never bundle them.
-is_glibc() {
+# glibc's own libraries: the ones osmo.real and libcurl need, resolved on this machine.
+glibc_lib() {
   case "$1" in
-    ld-linux*|libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|libresolv.so.*|libutil.so.*|libanl.so.*|libnsl.so.1|libmvec.so.*|libBrokenLocale.so.*|libnss_*|libthread_db.so.*|linux-vdso.so.*) return 0 ;;
+    ld-linux*|libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|libresolv.so.*|libutil.so.*|libanl.so.*|libmvec.so.*) return 0 ;;
   esac
   return 1
 }
-
-# The binary must need nothing but glibc.
-while read -r lib; do
-  is_glibc "$lib" || { echo "bundle: osmo links $lib dynamically; expected glibc only" >&2; exit 1; }
-done < <(patchelf --print-needed "$out/bin/osmo")
-
-curl_path="$(ldconfig -p | awk '/libcurl\.so\.4 .*x86-64|libcurl\.so\.4 .*AArch64/ {print $NF; exit}')"
-[ -n "$curl_path" ] || { echo "bundle: libcurl.so.4 not found (apt-get install libcurl4-openssl-dev)" >&2; exit 1; }
-
-copy_lib() {
-  local path="$1" name
-  name="$(basename "$path")"
-  [ -e "$out/lib/$name" ] && return 0
-  cp -L "$path" "$out/lib/$name"
-  chmod 0644 "$out/lib/$name"
-  patchelf --set-rpath '$ORIGIN' "$out/lib/$name"
-  strip --strip-unneeded "$out/lib/$name" 2>/dev/null || true
-}
-
-copy_lib "$curl_path"
-# ldd resolves the whole closure; keep everything that is not glibc.
-ldd "$curl_path" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | while read -r name path; do
-  is_glibc "$name" || copy_lib "$path"
+for elf in "$out/lib/osmo.real" "$out/lib/libcurl.so.4"; do
+  while read -r name path; do
+    glibc_lib "$name" || { echo "bundle: $(basename "$elf") links $name; expected glibc only" >&2; exit 1; }
+    [ -e "$out/lib/$name" ] || cp -L "$path" "$out/lib/$name"
+  done < <(ldd "$elf" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3} $1 ~ /^\/.*ld-linux/ {n=split($1, p, "/"); print p[n], $1}')
 done
+loader="$(patchelf --print-interpreter "$out/lib/osmo.real")"
+[ -e "$out/lib/$(basename "$loader")" ] || cp -L "$loader" "$out/lib/$(basename "$loader")"
+chmod 0755 "$out/lib/$(basename "$loader")"
+libgcc="$(gcc -print-file-name=libgcc_s.so.1)"
+[ -f "$libgcc" ] || libgcc="$(ldconfig -p | awk '/libgcc_s\.so\.1 / {print $NF; exit}')"
+[ -n "$libgcc" ] && cp -L "$libgcc" "$out/lib/libgcc_s.so.1"
+locale_ctype=/usr/lib/locale/C.utf8/LC_CTYPE
+[ -f "$locale_ctype" ] || { echo "bundle: $locale_ctype missing (package libc6)" >&2; exit 1; }
+mkdir -p "$out/lib/locale/C.utf8"
+cp "$locale_ctype" "$out/lib/locale/C.utf8/LC_CTYPE"
+chmod 0644 "$out/lib"/*.so* "$out/lib/locale/C.utf8/LC_CTYPE"
+chmod 0755 "$out/lib/osmo.real" "$out/lib/$(basename "$loader")"
 
-echo "bundle: $out ($(du -sh "$out" | cut -f1)): bin/osmo $(du -h "$out/bin/osmo" | cut -f1), lib/ $(ls "$out/lib" | wc -l) libraries $(du -sh "$out/lib" | cut -f1)" >&2
+# What each part weighs.
+{
+  echo "bundle: $out $(du -sb "$out" | awk '{printf "%.1f MB", $1/1e6}')"
+  (cd "$out" && find . -type f -printf '%s %P\n' | sort -rn | awk '{printf "  %-30s %8.2f MB\n", $2, $1/1e6}')
+} >&2

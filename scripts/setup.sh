@@ -3,6 +3,10 @@
 set -euo pipefail
 packages=(libcurl4-openssl-dev libarchive-dev libzstd-dev liblz4-dev libacl1-dev zlib1g-dev libbz2-dev
           liblzma-dev nettle-dev libstdc++-12-dev pkg-config patchelf binutils hyperfine
+          # The bundle: its static launcher (musl-gcc) and libcurl built from Debian's source.
+          musl-tools dpkg-dev libssl-dev
+          # The bundle's chroot tests: a musl-only root and a busybox root with no libc.
+          musl busybox-static
           # Integration tests and benchmarks: reference archivers to cross-check ours.
           libarchive-tools zip unzip zstd xz-utils bzip2 tar
           # The reference ctrl lists each input with tree(1): the oracle for our listing.

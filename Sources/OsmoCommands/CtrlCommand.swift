@@ -21,6 +21,9 @@ enum CtrlCommand {
         options.userConfig = flags.string("userConfig")
         options.serviceConfig = flags.string("serviceConfig")
         options.unixTimeoutMinutes = flags.int("unixTimeout")
+        if let notice = getenv("OSMO_CTRL_WAIT_NOTICE_SECONDS").flatMap({ Double(String(cString: $0)) }), notice > 0 {
+            options.waitNoticeSeconds = notice
+        }
         options.dataTimeoutMinutes = flags.int("dataTimeout")
         options.execTimeoutMinutes = max(1, flags.int("execTimeout"))
         options.service = serviceOptions(from: flags)

@@ -12,8 +12,10 @@ public enum OsmoMain {
     public static let roleEnvironmentKey = "OSMO_ROLE"
 
     public static func main() -> Never {
+        // The bundle launcher's variables leave the environment before any thread or child exists.
+        _ = BundleLayout.launch
         // libarchive needs a UTF-8 locale for non-ASCII names; Swift programs start in "C".
-        setlocale(LC_CTYPE, "C.UTF-8")
+        _ = BundleLayout.withBundledLocales { setlocale(LC_CTYPE, "C.UTF-8") }
         // A file-size limit must fail the write (EFBIG, reported) rather than kill the process.
         signal(SIGXFSZ, SIG_IGN)
         let argv = ProgramArguments.all

@@ -150,16 +150,26 @@ public final class Controller: @unchecked Sendable {
         return outcome
     }
 
-    /// Waits for osmo_exec's main connection within `-unixTimeout`, watching for SIGTERM.
+    /// Waits for osmo_exec's main connection within `-unixTimeout`, watching for SIGTERM, and
+    /// says every `waitNoticeSeconds` that it still waits and where (the user container's
+    /// entrypoint may never have started: `kubectl logs` of ctrl must explain the hang).
     private func acceptWrapper(_ listener: UnixListener) throws -> UnixSocket {
-        let deadline = Clock.now + Double(options.unixTimeoutMinutes) * 60
+        let start = Clock.now
+        let deadline = start + Double(options.unixTimeoutMinutes) * 60
+        var nextNotice = start + options.waitNoticeSeconds
         while true {
-            let left = deadline - Clock.now
+            let now = Clock.now
+            let left = deadline - now
             guard left > 0 else {
                 throw Failure(code: .unixMessageFailed, message: "osmo_exec did not connect to \(options.socketPath) within \(options.unixTimeoutMinutes) minutes")
             }
+            if now >= nextNotice {
+                note("Still waiting for osmo_exec to connect on \(options.socketPath) (\(Int(now - start)) s so far, giving up after \(options.unixTimeoutMinutes) min); if the user container's entrypoint failed to start, its own log says why")
+                nextNotice = now + options.waitNoticeSeconds
+            }
+            let wait = min(left, max(nextNotice - now, 0.001), 60)
             var fds = [pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
-            try Poll.wait(&fds, timeoutMilliseconds: Int32(min(left * 1000, 60_000)))
+            try Poll.wait(&fds, timeoutMilliseconds: Int32((wait * 1000).rounded(.up)))
             if fds[1].revents != 0, !signals.drain().isEmpty {
                 throw Failure(code: .misc, message: "terminated while waiting for osmo_exec to connect")
             }

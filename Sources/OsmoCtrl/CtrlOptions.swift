@@ -16,6 +16,10 @@ public struct CtrlOptions: Sendable {
     public var userConfig = "/osmo/user_config.yaml"
     public var serviceConfig = "/osmo/service_config.yaml"
     public var unixTimeoutMinutes = 120
+    /// Seconds between "still waiting for osmo_exec" lines while the wrapper has not connected
+    /// (`OSMO_CTRL_WAIT_NOTICE_SECONDS`), so a user container that never started is visible in
+    /// ctrl's log instead of a silent `-unixTimeout`.
+    public var waitNoticeSeconds = 30.0
     public var dataTimeoutMinutes = 10
     /// JSON-lines copy of every log record (ours).
     public var logFile = ""

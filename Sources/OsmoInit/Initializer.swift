@@ -68,15 +68,25 @@ public struct Initializer: Sendable {
         try FileSystem.makeDirectory(options.userBinLocation, mode: 0o755)
         try FileSystem.symlinkAtomically(options.userExecPath, as: Path.join(options.userBinLocation, "osmo"))
         if let libraries = options.libraryDirectory ?? BundleLayout.bundledLibraryDirectory(forExecutable: executable) {
-            let destination = Path.join(options.userBinLocation, "lib")
-            try FileSystem.makeDirectory(destination, mode: 0o755)
-            for name in try FileSystem.contents(of: libraries).sorted() {
-                let path = Path.join(libraries, name)
-                guard let st = FileSystem.status(path), (st.st_mode & S_IFMT) == S_IFREG else { continue }
-                try batch.copy(from: path, to: Path.join(destination, name), mode: 0o644)
-            }
+            try stageTree(libraries, to: Path.join(options.userBinLocation, "lib"), batch)
         }
         return binary
+    }
+
+    /// The bundle's lib dir, subdirectories included (`locale/`): regular files keep their
+    /// execute bits (the launcher runs `osmo.real` and the loader from there); links and other
+    /// kinds are skipped.
+    func stageTree(_ source: String, to destination: String, _ batch: AtomicBatch) throws {
+        try FileSystem.makeDirectory(destination, mode: 0o755)
+        for name in try FileSystem.contents(of: source).sorted() {
+            let path = Path.join(source, name)
+            guard let st = FileSystem.status(path) else { continue }
+            switch st.st_mode & S_IFMT {
+            case S_IFREG: try batch.copy(from: path, to: Path.join(destination, name), mode: 0o644 | (st.st_mode & 0o111))
+            case S_IFDIR: try stageTree(path, to: Path.join(destination, name), batch)
+            default: continue
+            }
+        }
     }
 
     /// Role names as hard links to the installed binary (copies where links are impossible).

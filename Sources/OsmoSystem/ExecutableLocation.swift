@@ -3,8 +3,12 @@ import Glibc
 /// Finds the running executable without relying on `/proc`.
 public enum ExecutableLocation {
     /// The path this process was started from: `/proc/self/exe` when mounted; otherwise argv[0]
-    /// as given (absolute or relative), or looked up on `PATH` like the shell did.
+    /// as given (absolute or relative), or looked up on `PATH` like the shell did. Started by the
+    /// bundle's launcher, `/proc/self/exe` names the loader: the launcher's own path counts.
     public static func current(argv0: String? = ProgramArguments.all.first) -> String? {
+        if let launch = BundleLayout.launch {
+            return launch.executable.isEmpty ? resolve(argv0: argv0) : launch.executable
+        }
         if let exe = FileSystem.readLink("/proc/self/exe"), FileSystem.exists(exe) { return exe }
         return resolve(argv0: argv0)
     }

@@ -4,10 +4,13 @@ import OsmoProtocol
 import OsmoSystem
 import Testing
 
-/// The portable bundle in a root filesystem that holds nothing but glibc's own files, as in a
-/// user's container image: `--version`, `init` and the wrapper must run there, with and without
-/// `/proc`. Needs root (chroot) and a bundle: `.ci/run` builds one with `scripts/bundle.sh` and
-/// sets `OSMO_BUNDLE`; under CI a missing bundle is a failure, not a skip.
+/// The portable bundle in the root filesystems of the images it must start in (issue 13 §1):
+/// glibc as Debian ships it, glibc reduced to libc.so.6 and libm.so.6, musl only, and busybox
+/// with no libc at all. In each, with and without `/proc`: `--version`, `osmo_init` found on
+/// `PATH` by its role name, and in a user container laid out as the pod lays it the wrapper
+/// (`osmo_exec`, one file) running the in-task CLI, which downloads a file with libcurl from a
+/// host named in the root's `/etc/hosts`. Needs root (chroot) and a bundle: `.ci/run` builds one
+/// with `scripts/bundle.sh` and sets `OSMO_BUNDLE`; under CI a missing bundle is a failure.
 @Suite(.serialized) struct BundleTests {
     static let packageRoot = Path.parent(Path.parent(Path.parent(#filePath)))
     static let bundle: String? = {
@@ -17,87 +20,159 @@ import Testing
     }()
     static let runsInCI = getenv("CI") != nil
     static let enabled = Shell.isRoot && (bundle != nil || runsInCI)
+    /// The name the download uses: only the root's /etc/hosts knows it.
+    static let fileHost = "osmo-bundle-files"
 
-    /// glibc's files (package libc6) copied into `root`, nothing else.
-    static func makeGlibcRoot(_ root: String) throws {
-        try Shell.sh("""
-            set -e
-            mkdir -p '\(root)'
-            dpkg -L libc6 | while read -r f; do
+    enum Image: String, CaseIterable, CustomTestStringConvertible, Sendable {
+        case glibc, glibcCore = "glibc-libc-libm-only", musl, busybox
+        var testDescription: String { rawValue }
+    }
+
+    /// A root holding only `image`'s files, plus `/proc` and `/tmp` to mount on and an `/etc/hosts`.
+    static func makeRoot(_ image: Image, _ root: String) throws {
+        // Every file of the package at its own path (directories follow).
+        func package(_ name: String, only filter: String = "cat") -> String {
+            """
+            dpkg -L \(name) | \(filter) | while read -r f; do
               case "$f" in /usr/share/*|/etc/*) continue ;; esac
               [ -d "$f" ] && continue
               if [ -f "$f" ] || [ -L "$f" ]; then mkdir -p "\(root)$(dirname "$f")"; cp -a "$f" "\(root)$f"; fi
             done
-            mkdir -p '\(root)/proc' '\(root)/tmp'
+            """
+        }
+        let files: String
+        switch image {
+        case .glibc: files = package("libc6")
+        case .glibcCore: files = package("libc6", only: "grep -E '/(libc\\.so\\.6|libm\\.so\\.6|ld-linux[^/]*)$'")
+        case .musl: files = package("musl")
+        case .busybox: files = package("busybox-static") + "\nchroot '\(root)' /bin/busybox --install -s /bin"
+        }
+        try Shell.sh("""
+            set -e
+            mkdir -p '\(root)'
+            \(files)
+            mkdir -p '\(root)/proc' '\(root)/tmp' '\(root)/etc'
+            printf '127.0.0.1 localhost\\n127.0.0.1 \(fileHost)\\n' > '\(root)/etc/hosts'
             """)
     }
 
-    static func chroot(_ root: String, _ arguments: [String]) throws -> Finished {
-        try Shell.run("/usr/sbin/chroot", [root] + arguments, environment: ["PATH=/usr/bin:/bin", "LANG=C"])
+    /// What is in a root outside `/osmo`: libc-like files only where the image kind has them.
+    static func libraries(in root: String) throws -> [String] {
+        try Shell.sh("cd '\(root)' && find . -path ./osmo -prune -o \\( -name 'libc.so*' -o -name 'ld-*' -o -name 'libm.so*' -o -name 'libc.musl*' \\) -print | sed 's|^\\.||' | sort")
+            .split(separator: "\n").map(String.init)
     }
 
-    @Test(.enabled(if: enabled)) func bundleRunsOnBareGlibc() throws {
+    static func chroot(_ root: String, _ arguments: [String], path: String = "/usr/bin:/bin") throws -> Finished {
+        try Shell.run("/usr/sbin/chroot", [root] + arguments, environment: ["PATH=\(path)", "LANG=C"])
+    }
+
+    @Test(.enabled(if: enabled), arguments: Image.allCases)
+    func bundleStartsIn(_ image: Image) throws {
         let bundle = try #require(Self.bundle, "no bundle: run scripts/bundle.sh (or set OSMO_BUNDLE)")
         let s = Scratch("osmo-bundle")
+        let server = try HTTPTestServer()
+        let payload = testBytes(300_000, seed: 13)
+        try server.put("inputs/payload.bin", payload)
+
+        // The runtime side: the image, the bundle at /osmo and role names as hard links (as
+        // images/Containerfile makes them).
         let initRoot = s.at("init")
-        try Self.makeGlibcRoot(initRoot)
-        try Shell.sh("mkdir -p '\(initRoot)/osmo' && cp -a '\(bundle)/.' '\(initRoot)/osmo/'")
-        // Nothing but glibc and the bundle.
-        let stray = try Shell.sh("""
-            cd '\(initRoot)' && find . -type f | sed 's|^\\.||' | grep -v '^/osmo/' | sort > '\(s.path)/files'
-            dpkg -L libc6 | sort > '\(s.path)/libc6'
-            comm -23 '\(s.path)/files' '\(s.path)/libc6'
+        try Self.makeRoot(image, initRoot)
+        try Shell.sh("""
+            set -e
+            mkdir -p '\(initRoot)/osmo' && cp -a '\(bundle)/.' '\(initRoot)/osmo/'
+            cd '\(initRoot)/osmo/bin' && for n in osmo_init osmo_ctrl; do ln osmo "$n"; done
             """)
-        #expect(stray.isEmpty, "files not from libc6: \(stray)")
+        let libraries = try Self.libraries(in: initRoot)
+        switch image {
+        case .glibc, .glibcCore:
+            #expect(libraries.contains { $0.hasSuffix("/libc.so.6") }, "\(libraries)")
+            #expect(!libraries.contains { $0.contains("musl") }, "\(libraries)")
+        case .musl:
+            #expect(libraries.contains { $0.contains("ld-musl") }, "\(libraries)")
+            #expect(!libraries.contains { $0.hasSuffix("/libc.so.6") || $0.contains("ld-linux") }, "\(libraries)")
+        case .busybox:
+            #expect(libraries.isEmpty, "a busybox root has no libc: \(libraries)")
+        }
+        if image == .glibcCore {
+            #expect(libraries.allSatisfy { ["libc.so.6", "libm.so.6"].contains(Path.basename($0)) || Path.basename($0).hasPrefix("ld-linux") }, "\(libraries)")
+        }
 
         for withProc in [false, true] {
             try withMountedProc(initRoot, withProc) {
                 let version = try Self.chroot(initRoot, ["/osmo/bin/osmo", "--version"])
-                #expect(version.status == 0, "\(version.stderr)")
+                #expect(version.status == 0, "\(image) proc=\(withProc): \(version.stderr)")
                 #expect(version.stdout.contains("libcurl: libcurl/"), "\(version.stdout)")
                 #expect(version.stdout.contains("[/osmo/lib/libcurl.so.4]"), "\(version.stdout)")
+
+                // init by its role name, found on PATH, installs the bundle into the volumes.
+                let vol = "/vol-\(withProc ? "proc" : "noproc")"
+                let initialized = try Self.chroot(initRoot, [
+                    "osmo_init", "--data_location", "\(vol)/data", "--login_location", "\(vol)/login",
+                    "--user_bin_location", "\(vol)/usr-bin", "--run_location", "\(vol)/run", "--bin_location", "\(vol)/bin",
+                ], path: "/osmo/bin:/usr/bin:/bin")
+                #expect(initialized.status == 0, "\(image) proc=\(withProc): \(initialized.stdout)\(initialized.stderr)")
+                #expect(FileSystem.isExecutableFile(Path.join(initRoot, "\(vol)/bin/osmo/osmo_exec")))
+                #expect(FileSystem.exists(Path.join(initRoot, "\(vol)/usr-bin/lib/libcurl.so.4")))
+                #expect(FileSystem.isExecutableFile(Path.join(initRoot, "\(vol)/usr-bin/lib/osmo.real")))
             }
         }
 
-        // init inside the bare root installs the bundle into the volumes.
-        let initialized = try Self.chroot(initRoot, [
-            "/osmo/bin/osmo", "init", "--data_location", "/vol/data", "--login_location", "/vol/login",
-            "--user_bin_location", "/vol/usr-bin", "--run_location", "/vol/run", "--bin_location", "/vol/bin",
-        ])
-        #expect(initialized.status == 0, "\(initialized.stdout)\(initialized.stderr)")
-        #expect(FileSystem.isExecutableFile(Path.join(initRoot, "vol/bin/osmo/osmo_exec")))
-        #expect(FileSystem.exists(Path.join(initRoot, "vol/usr-bin/lib/libcurl.so.4")))
-
-        // The user container: glibc, the wrapper bind-mounted as one file (as the OSMO service
-        // mounts it) and the user bin volume. No /osmo/lib: libcurl must come from the volume.
+        // The user container: the image, the wrapper bind-mounted as one file (as the OSMO
+        // service mounts it) and the user bin volume. No /osmo/lib: everything comes from the volume.
         let userRoot = s.at("user")
-        try Self.makeGlibcRoot(userRoot)
+        try Self.makeRoot(image, userRoot)
         try Shell.sh("""
             set -e
             mkdir -p '\(userRoot)/osmo/bin' '\(userRoot)/osmo/usr' '\(userRoot)/osmo/data/socket'
-            cp '\(initRoot)/vol/bin/osmo/osmo_exec' '\(userRoot)/osmo/bin/osmo_exec'
-            cp -a '\(initRoot)/vol/usr-bin' '\(userRoot)/osmo/usr/bin'
+            cp '\(initRoot)/vol-proc/bin/osmo/osmo_exec' '\(userRoot)/osmo/bin/osmo_exec'
+            cp -a '\(initRoot)/vol-proc/usr-bin' '\(userRoot)/osmo/usr/bin'
             """)
         for withProc in [false, true] {
             try withMountedProc(userRoot, withProc) {
-                let ctrl = try FakeCtrl(path: Path.join(userRoot, "osmo/data/socket/data.sock"))
-                let wrapper = try ChildProcess.spawn(
-                    executable: "/usr/sbin/chroot",
-                    arguments: ["chroot", userRoot, "/osmo/bin/osmo_exec", "-socketPath", "/osmo/data/socket/data.sock",
-                                "-commands", "osmo", "-args", "--version"],
-                    environment: ["PATH=/usr/bin:/bin"])
-                try ctrl.accept()
-                try ctrl.sendExecStart(outputFolder: "/osmo/data/output/")
-                let final = try ctrl.readUntilFinished()
-                ctrl.close()
-                let status = try wrapper.wait()
-                #expect(final?.type == .execFinished, "proc=\(withProc): \(ctrl.received)")
-                #expect(status == .exited(0))
-                #expect(ctrl.outLines.first == "osmo 0.1.0")
-                #expect(ctrl.outLines.contains { $0.hasPrefix("libcurl: libcurl/") && $0.hasSuffix("[/osmo/usr/bin/lib/libcurl.so.4]") },
-                        "proc=\(withProc): \(ctrl.outLines)")
+                let label = "\(image) proc=\(withProc)"
+                // Without /proc the wrapper is also PID 1 of its own PID namespace.
+                let version = try runWrapper(userRoot, ["osmo", "--version"], asPID1: !withProc)
+                #expect(version.status == .exited(0), "\(label): \(version.ctrl.received)")
+                #expect(version.ctrl.outLines.first == "osmo 0.1.0", "\(label): \(version.ctrl.outLines)")
+                #expect(version.ctrl.outLines.contains { $0.hasPrefix("libcurl: libcurl/") && $0.hasSuffix("[/osmo/usr/bin/lib/libcurl.so.4]") },
+                        "\(label): \(version.ctrl.outLines)")
+
+                // libcurl, the name from /etc/hosts, through the CLI on the user's PATH.
+                let target = "/tmp/download-\(withProc)"
+                let url = "http://\(Self.fileHost):\(server.port)/inputs/payload.bin"
+                let download = try runWrapper(userRoot, ["osmo", "data", "download", url, target], asPID1: !withProc)
+                #expect(download.status == .exited(0), "\(label): \(download.ctrl.outLines) \(download.ctrl.errLines)")
+                #expect(holds(Path.join(userRoot, "\(target)/payload.bin"), payload), "\(label): \(download.ctrl.errLines)")
+
+                if image == .busybox {
+                    // The image's own programs run, and inherit none of the launcher's variables.
+                    let env = try runWrapper(userRoot, ["env"], asPID1: !withProc)
+                    #expect(env.status == .exited(0), "\(label): \(env.ctrl.errLines)")
+                    #expect(env.ctrl.outLines.contains { $0.hasPrefix("PATH=") }, "\(label): \(env.ctrl.outLines)")
+                    #expect(!env.ctrl.outLines.contains { $0.hasPrefix("OSMO_LAUNCH") || $0.hasPrefix("LOCPATH=") }, "\(label): \(env.ctrl.outLines)")
+                    let parent = try runWrapper(userRoot, ["sh", "-c", "echo ppid=$PPID"], asPID1: !withProc)
+                    #expect(parent.status == .exited(0), "\(label): \(parent.ctrl.errLines)")
+                    if !withProc { #expect(parent.ctrl.outLines == ["ppid=1"], "\(label): \(parent.ctrl.outLines)") }
+                }
             }
         }
+    }
+
+    /// One wrapper session in `root`: `osmo_exec` (PID 1's path in the user container) runs
+    /// `command`; `asPID1` starts it in a new PID namespace, as the container's first process.
+    func runWrapper(_ root: String, _ command: [String], asPID1: Bool = false) throws -> (ctrl: FakeCtrl, status: ChildProcess.Termination) {
+        let socket = Path.join(root, "osmo/data/socket/data.sock")
+        unlink(socket)
+        let ctrl = try FakeCtrl(path: socket)
+        var arguments = (asPID1 ? ["unshare", "--pid", "--fork", "/usr/sbin/chroot"] : ["chroot"]) + [root, "/osmo/bin/osmo_exec", "-socketPath", "/osmo/data/socket/data.sock", "-commands", command[0]]
+        for argument in command.dropFirst() { arguments += ["-args", argument] }
+        let wrapper = try ChildProcess.spawn(executable: asPID1 ? "/usr/bin/unshare" : "/usr/sbin/chroot", arguments: arguments, environment: ["PATH=/usr/bin:/bin"])
+        try ctrl.accept(timeoutSeconds: Int32(patience(20)))
+        try ctrl.sendExecStart(outputFolder: "/osmo/data/output/")
+        _ = try ctrl.read(timeoutSeconds: patience(60)) { $0.type == .execFinished || $0.type == .execFailed }
+        ctrl.close()
+        return (ctrl, try wrapper.wait())
     }
 
     func withMountedProc(_ root: String, _ mountProc: Bool, _ body: () throws -> Void) throws {
