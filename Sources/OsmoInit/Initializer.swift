@@ -68,7 +68,11 @@ public struct Initializer: Sendable {
         try FileSystem.makeDirectory(options.userBinLocation, mode: 0o755)
         try FileSystem.symlinkAtomically(options.userExecPath, as: Path.join(options.userBinLocation, "osmo"))
         if let libraries = options.libraryDirectory ?? BundleLayout.bundledLibraryDirectory(forExecutable: executable) {
-            try stageTree(libraries, to: Path.join(options.userBinLocation, "lib"), batch)
+            let destination = Path.join(options.userBinLocation, "lib")
+            try stageTree(libraries, to: destination, batch)
+            // The launcher beside it (`osmo pod run` starts ctrl and the wrapper from here) finds
+            // the one copy through this link; in a cluster only single files of this dir are mounted.
+            try FileSystem.symlinkAtomically(FileSystem.realPath(destination) ?? destination, as: Path.join(directory, "lib"))
         }
         return binary
     }
