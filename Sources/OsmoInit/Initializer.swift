@@ -61,7 +61,7 @@ public struct Initializer: Sendable {
         let directory = Path.join(options.binLocation, "osmo")
         try FileSystem.makeDirectory(directory, mode: 0o755)
         let binary = Path.join(directory, "osmo")
-        try batch.copy(from: source, to: binary, mode: 0o755)
+        try batch.linkOrCopy(from: source, to: binary, mode: 0o755)
 
         // The user's CLI: `<user_bin>/osmo` → the wrapper's path inside the user container, and
         // the bundle's shared libraries next to it (found by the binary relative to its own name).
@@ -86,7 +86,7 @@ public struct Initializer: Sendable {
             let path = Path.join(source, name)
             guard let st = FileSystem.status(path) else { continue }
             switch st.st_mode & S_IFMT {
-            case S_IFREG: try batch.copy(from: path, to: Path.join(destination, name), mode: 0o644 | (st.st_mode & 0o111))
+            case S_IFREG: try batch.linkOrCopy(from: path, to: Path.join(destination, name), mode: 0o644 | (st.st_mode & 0o111))
             case S_IFDIR: try stageTree(path, to: Path.join(destination, name), batch)
             default: continue
             }

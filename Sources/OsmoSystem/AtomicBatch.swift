@@ -9,7 +9,8 @@ import OsmoCore
 /// byte durable (`syncfs` once per file system), only then renames them into place, and finally
 /// syncs each parent directory. Uncommitted temporaries are removed when the batch is released.
 public final class AtomicBatch {
-    private var staged: [(temporary: String, destination: String)] = []
+    /// `flush`: the temporary holds written bytes (a hard link holds none of its own).
+    private var staged: [(temporary: String, destination: String, flush: Bool)] = []
     private var committed = false
 
     public init() {}
@@ -31,13 +32,29 @@ public final class AtomicBatch {
         }
     }
 
+    /// A hard link to `source` where it is a regular file on the destination's file system and
+    /// already has `mode` (local pods: nothing is written or flushed, the bundle's blocks are
+    /// shared), else `copy`. The link shares the inode: only for files nobody rewrites in place.
+    public func linkOrCopy(from source: String, to destination: String, mode: mode_t) throws {
+        if let st = FileSystem.status(source), st.st_mode & S_IFMT == S_IFREG, st.st_mode & 0o7777 == mode,
+           let parent = FileSystem.status(Path.parent(destination)), parent.st_dev == st.st_dev {
+            let tmp = Self.temporaryName(for: destination)
+            unlink(tmp)
+            if linkat(AT_FDCWD, source, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0 {
+                staged.append((tmp, destination, false))
+                return
+            }
+        }
+        try copy(from: source, to: destination, mode: mode)
+    }
+
     /// Stages `fill`'s output as the new content of `destination`.
     public func stage(_ destination: String, mode: mode_t, fill: (Int32, String) throws -> Void) throws {
         let tmp = Self.temporaryName(for: destination)
         let fd = try SystemCall.retrying("cannot create \(tmp)") {
             open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         }
-        staged.append((tmp, destination))
+        staged.append((tmp, destination, true))
         defer { close(fd) }
         try fill(fd, tmp)
         try SystemCall.retrying("cannot chmod \(tmp)") { fchmod(fd, mode) }
@@ -46,7 +63,7 @@ public final class AtomicBatch {
     /// Flushes, then renames every staged file into place.
     public func commit() throws {
         var flushed = Set<UInt64>()
-        for entry in staged {
+        for entry in staged where entry.flush {
             guard let st = FileSystem.status(entry.temporary), flushed.insert(UInt64(st.st_dev)).inserted else { continue }
             let fd = try SystemCall.retrying("cannot open \(entry.temporary)") { open(entry.temporary, O_RDONLY | O_CLOEXEC) }
             defer { close(fd) }
