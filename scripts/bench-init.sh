@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Times `osmo init` from the release bundle with hyperfine: a full init into fresh volumes (copies
-# the 16 MB binary + ~17 MB of libraries with fsync, creates the layout) and the idempotent re-run.
+# Times `osmo init` from the release bundle with hyperfine: a full init into fresh volumes (the
+# 39.5 MB bundle: hard links when the volumes are on the bundle's file system, as here, else a copy
+# with one syncfs; then the layout) and the idempotent re-run.
 # The reference init takes 5–10 s (it copies a PyInstaller tree); the goal here is well under 50 ms.
 #
 # Usage: scripts/bench-init.sh [RUNS]
