@@ -210,9 +210,9 @@ public struct PortForwardClient: Sendable {
             let moved = Mutex(ByteBridge.Totals())
             let opened = Flag()
             do {
-                try await WebSocketDial.connect(target) { inbound, outbound in
+                try await WebSocketDial.connect(target) { inbound, outbound, pacer in
                     opened.set()
-                    let totals = try await ByteBridge.pump(inbound, outbound, connection)
+                    let totals = try await ByteBridge.pump(inbound, outbound, pacer, connection)
                     moved.withLock { $0 = totals }
                 }
             } catch {
@@ -246,7 +246,7 @@ public struct PortForwardClient: Sendable {
                 let target = WebSocketTarget(url: url, headers: try await service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds), verifyPeer: ServiceTLS.verify)
                 let current = info
                 let first = !connectedBefore
-                let close = try await WebSocketDial.connect(target) { inbound, outbound in
+                let close = try await WebSocketDial.connect(target) { inbound, outbound, _ in
                     linked.set()
                     link.set(ControlLink.Up(info: current, control: outbound))
                     if first {

@@ -50,11 +50,18 @@ public enum ByteBridge {
     }
 
     /// Pumps until both directions ended or one side closed; closes the socket.
-    @discardableResult
+    ///
+    /// Each direction waits for its write to be taken by the other side's event loop before it
+    /// reads more (`WebSocketPacer`), so what is in flight stays a frame or two whichever side
+    /// is slower; without that, a fast socket queued a whole stream in memory behind the
+    /// websocket.
+    ///
     /// With `halfClose` false the bridge ends as soon as the socket side ends (an exec session:
     /// the real router does not pass the empty frame on, so only closing the websocket tells the
     /// client the session is over).
-    public static func pump(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ stream: Stream, halfClose: Bool = true) async throws -> Totals {
+    @discardableResult
+    public static func pump(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ pacer: WebSocketPacer, _ stream: Stream, halfClose: Bool = true) async throws -> Totals {
+        let socketPacer = WebSocketPacer(eventLoop: stream.channel.eventLoop)
         let toSocket = Counter(), fromSocket = Counter()
         try await stream.executeThenClose { socketIn, socketOut in
             try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -69,6 +76,7 @@ public enum ByteBridge {
                         }
                         toSocket.add(buffer.readableBytes)
                         try await socketOut.write(buffer)
+                        await socketPacer.settle()
                     }
                     return true
                 }
@@ -77,6 +85,7 @@ public enum ByteBridge {
                     for try await buffer in socketIn {
                         fromSocket.add(buffer.readableBytes)
                         try await outbound.write(.binary(buffer))
+                        await pacer.settle()
                     }
                     // Without half-close the websocket is simply closed, as the reference ctrl
                     // does: the real router ends a pair on a disconnect, not on an empty frame.

@@ -62,8 +62,8 @@ public final class LocalService: Sendable {
 
     /// Serves until the task is cancelled; `ready` gets the bound port (useful with port 0).
     public func run(ready: @escaping @Sendable (Int) -> Void) async throws {
-        let http = Router(context: BasicWebSocketRequestContext.self)
-        let sockets = Router(context: BasicWebSocketRequestContext.self)
+        let http = Router(context: ServiceRequestContext.self)
+        let sockets = Router(context: ServiceRequestContext.self)
         addTokenRoutes(http)
         addActionRoutes(http)
         addLoggerRoute(sockets)
@@ -106,7 +106,7 @@ public final class LocalService: Sendable {
 
     // MARK: token
 
-    func addTokenRoutes(_ http: Router<BasicWebSocketRequestContext>) {
+    func addTokenRoutes(_ http: Router<ServiceRequestContext>) {
         http.post("/api/auth/jwt/refresh_token") { request, context -> Response in
             let query = request.uri.queryParameters
             let names = ["workflow_id", "group_name", "task_name", "retry_id"]
