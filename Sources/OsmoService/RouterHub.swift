@@ -110,16 +110,40 @@ final class RouterHub: Sendable {
 
     /// Both directions until both ended (empty frames) or one side left.
     static let maxFrameBytes = 1 << 22
+    /// How long a side that is being closed has to answer the close.
+    static let closeWait: Duration = .seconds(30)
 
+    /// When one side leaves, the other is closed after everything already copied to it, and the
+    /// pair ends once it has answered the close (its reader then ends by itself). Readers are
+    /// never cancelled while the close handshake still needs them: a cancelled read ends that
+    /// websocket's inbound stream, WSCore then stops waiting for the peer's close and closes the
+    /// channel with the last frames still queued (the tail of a short command's output).
     static func copy(_ a: Waiting, _ b: Waiting, allowText: Bool) async {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await direction(a.inbound, b.outbound, b.pacer, allowText: allowText) }
-            group.addTask { await direction(b.inbound, a.outbound, a.pacer, allowText: allowText) }
-            while let ended = await group.next() {
-                if !ended {
+        enum End { case halfClosed, left(Waiting), closeTimedOut }
+        await withTaskGroup(of: End.self) { group in
+            group.addTask { await direction(a.inbound, b.outbound, b.pacer, allowText: allowText) ? .halfClosed : .left(b) }
+            group.addTask { await direction(b.inbound, a.outbound, a.pacer, allowText: allowText) ? .halfClosed : .left(a) }
+            var closing = 0
+            while let end = await group.next() {
+                switch end {
+                case .halfClosed: continue
+                case .left(let other):
+                    // One reader ended: its source left. Close the other side; when it answers,
+                    // its own reader ends too.
+                    try? await other.outbound.close(.normalClosure, reason: nil)
+                    closing += 1
+                    if closing == 1 {
+                        group.addTask {
+                            try? await Task.sleep(for: closeWait)
+                            return .closeTimedOut
+                        }
+                    } else {
+                        group.cancelAll()
+                    }
+                case .closeTimedOut:
                     group.cancelAll()
-                    break
                 }
+                if closing == 2 { break }
             }
         }
     }
