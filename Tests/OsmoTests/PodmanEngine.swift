@@ -12,6 +12,7 @@ import Testing
 final class PodmanEngine {
     let scratch = Scratch("osmo-podman")
     let environment: [String]
+    private var built: Set<String> = []
     static let searchPath = String(cString: getenv("PATH") ?? strdup("/usr/bin:/bin"))
     static let podman = ExecutableLocation.search("podman", path: searchPath)
     static let buildah = ExecutableLocation.search("buildah", path: searchPath)
@@ -36,6 +37,7 @@ final class PodmanEngine {
             network_config_dir = "\(scratch.at("networks"))"
 
             """)
+        try scratch.write("auth.json", "{}\n")
         try scratch.write("storage.conf", """
             [storage]
             driver = "overlay"
@@ -71,10 +73,13 @@ final class PodmanEngine {
         return try Shell.run(Self.timeout, ["--kill-after=10", seconds, program] + arguments, environment: environment)
     }
 
-    /// Builds an image with `Tests/Servers/podman_images.sh` (buildah, from scratch).
-    func build(_ arguments: [String]) throws {
-        let result = try run(ServerScripts.path("podman_images.sh"), arguments, timeout: 300)
-        try #require(result.status == 0, "podman_images.sh \(arguments.joined(separator: " ")): \(result.stdout)\(result.stderr)")
+    /// Builds `image` with `Tests/Servers/podman_images.sh KIND… image` (buildah, from scratch),
+    /// once per engine.
+    func image(_ image: String, _ arguments: [String]) throws {
+        guard !built.contains(image) else { return }
+        let result = try run(ServerScripts.path("podman_images.sh"), arguments + [image], timeout: 300)
+        try #require(result.status == 0, "podman_images.sh \((arguments + [image]).joined(separator: " ")): \(result.stdout)\(result.stderr)")
+        built.insert(image)
     }
 
     /// `podman wait` on one container, bounded: its exit code, or nil when it did not end in time.

@@ -35,26 +35,28 @@ import Testing
         let service: ServiceProcess
         let tag = "t\(getpid())"
         let name: String
-        var volumes: String { engine.scratch.at("volumes") }
+        var volumes: String { engine.scratch.at("volumes-\(name)") }
         let manifest: String
         var userContainer: String { "\(name)-task" }
         var ctrlContainer: String { "\(name)-osmo-ctrl" }
 
-        /// `inputs`: paths on the HTTP server.
-        init(_ user: UserImage, name: String, inputs: [String], command: [String]) throws {
+        /// `inputs`: paths on the HTTP server. The engine's images are built on first use.
+        init(_ engine: PodmanEngine, _ user: UserImage, name: String, inputs: [String], command: [String]) throws {
             let bundle = try #require(BundleTests.bundle, "no bundle: run scripts/bundle.sh (or set OSMO_BUNDLE)")
-            engine = try PodmanEngine()
-            http = try HTTPTestServer()
-            service = try ServiceProcess()
+            self.engine = engine
+            let http = try HTTPTestServer(), service = try ServiceProcess()
+            self.http = http
+            self.service = service
             self.name = name
-            try engine.build(["runtime", bundle, "localhost/osmo-runtime:\(tag)"])
-            try engine.build(["user", user.rawValue, "localhost/osmo-user-\(user.rawValue):\(tag)"])
-            let files = engine.scratch
+            let runtimeImage = "localhost/osmo-runtime:\(tag)", userImage = "localhost/osmo-user-\(user.rawValue):\(tag)"
+            try engine.image(runtimeImage, ["runtime", bundle])
+            try engine.image(userImage, ["user", user.rawValue])
+            let files = Scratch("osmo-podman-files")
             try files.write("login.yaml", "url: \(service.url)\n")
             try files.write("user_config.yaml", "auth: {}\n")
             try files.write("service_config.yaml", "auth: {}\n")
             let arguments = ["pod", "manifest", "--name", name, "--workflow", "wf-podman", "--task", "task",
-                             "--image", "localhost/osmo-user-\(user.rawValue):\(tag)", "--runtime-image", "localhost/osmo-runtime:\(tag)",
+                             "--image", userImage, "--runtime-image", runtimeImage,
                              "--service-url", service.url, "--refresh-token-file", service.tokenFile, "--login-file", files.at("login.yaml"),
                              "--user-config-file", files.at("user_config.yaml"), "--service-config-file", files.at("service_config.yaml"),
                              "--output", http.url("out/")]
@@ -62,16 +64,18 @@ import Testing
             manifest = try ManifestTests.render(arguments)
         }
 
-        /// The rewrite for podman 4.3.1, `kube play --start=false`, the emptyDirs emptied of
-        /// podman's placeholders, `pod start`. False (with an issue recorded) when it did not start.
+        deinit { _ = try? engine.podman(["pod", "rm", "--force", "--time", "0", name], timeout: 60) }
+
+        /// The rewrite for podman 4.3.1, `kube play --start=false`, the emptyDir stand-ins emptied
+        /// of the placeholders the hostPaths needed at play time, `pod start` (init runs first).
         func start() throws {
-            try engine.scratch.write("manifest.yaml", manifest)
+            try engine.scratch.write("\(name).yaml", manifest)
             let rewrite = try Shell.run(Python.path, [
-                ServerScripts.path("podman_kube.py"), engine.scratch.at("manifest.yaml"), volumes, engine.scratch.at("podman.yaml"),
+                ServerScripts.path("podman_kube.py"), engine.scratch.at("\(name).yaml"), volumes, engine.scratch.at("\(name)-podman.yaml"),
                 "--file", PodPlan.Layout.cluster.wrapperExecutable, "--file", PodPlan.Layout.cluster.ctrlExecutable,
             ])
             try #require(rewrite.status == 0, "podman_kube.py: \(rewrite.stderr)")
-            let play = try engine.podman(["kube", "play", "--start=false", "--network", "host", engine.scratch.at("podman.yaml")], timeout: 120)
+            let play = try engine.podman(["kube", "play", "--start=false", "--network", "host", engine.scratch.at("\(name)-podman.yaml")], timeout: 120)
             try #require(play.status == 0, "kube play: \(play.stdout)\(play.stderr)")
             try Shell.sh("find '\(volumes)/empty' -mindepth 2 -maxdepth 2 -exec rm -rf {} +")
             let start = try engine.podman(["pod", "start", name], timeout: 120)
@@ -85,12 +89,14 @@ import Testing
             let user = try #require(try engine.wait(userContainer, timeout: 180), "the user container did not end: \(engine.logs(userContainer))")
             let userLog = engine.logs(userContainer)
             if userLog.contains("exec \(PodPlan.Layout.cluster.wrapperExecutable):") {
-                Issue.record("the user container could not start the wrapper (exit \(user)): \(userLog)")
+                Issue.record("\(Self.wrapperDidNotStart) (exit \(user)): \(userLog)")
                 return nil
             }
             let ctrl = try #require(try engine.wait(ctrlContainer, timeout: 60), "ctrl did not end: \(engine.logs(ctrlContainer))")
             return (user, ctrl)
         }
+
+        static let wrapperDidNotStart = "the user container could not start the wrapper"
 
         var diagnostics: String {
             "user:\n\(engine.logs(userContainer))\nctrl:\n\(engine.logs(ctrlContainer))"
@@ -102,21 +108,24 @@ import Testing
     /// uploaded, the lines reach the service, and both containers end 0.
     @Test(.enabled(if: enabled), arguments: UserImage.allCases)
     func podRunsUnderPodman(_ user: UserImage) throws {
-        if user.needsGlibcBundle {
-            withKnownIssue("bundle needs glibc until issue 13 §1 lands") { try runsTheTask(user) }
-        } else {
-            try runsTheTask(user)
-        }
-    }
-
-    func runsTheTask(_ user: UserImage) throws {
         let greeting = "hello from 127.0.0.1 \(getpid())\n"
         let script = "cat {{input:0}}/greeting.txt; wc -c < {{input:0}}/greeting.txt > {{output}}/count.txt; "
             + "osmo --version; cat /osmo/login/config/login.yaml"
-        let run = try PodRun(user, name: "osmo-podman-\(user.rawValue)", inputs: ["in/greeting.txt"], command: ["/bin/sh", "-c", script])
+        let run = try PodRun(try PodmanEngine(), user, name: "osmo-podman-\(user.rawValue)", inputs: ["in/greeting.txt"], command: ["/bin/sh", "-c", script])
         try run.http.put("in/greeting.txt", Array(greeting.utf8))
+        guard user.needsGlibcBundle else { return try runsTheTask(run, greeting) }
+        // Only the wrapper failing to start is known; any other failure fails the test, and the
+        // day the wrapper starts, the unrecorded known issue fails it too (drop this then).
+        try withKnownIssue("bundle needs glibc until issue 13 §1 lands") {
+            try runsTheTask(run, greeting)
+        } matching: { issue in
+            issue.comments.contains { $0.rawValue.contains(PodRun.wrapperDidNotStart) }
+        }
+    }
+
+    func runsTheTask(_ run: PodRun, _ greeting: String) throws {
         // The same manifest, unrewritten, is a valid Pod for Kubernetes.
-        for (version, result) in try ManifestTests.validate(run.manifest, run.engine.scratch) {
+        for (version, result) in try ManifestTests.validate(run.manifest, Scratch("osmo-podman-validate")) {
             #expect(result.status == 0, "Kubernetes \(version): \(result.stdout) \(result.stderr)")
         }
         try run.start()
@@ -147,8 +156,9 @@ import Testing
     /// ctrl with 0 (outputs still uploaded); a bad input ends ctrl with its download code (10)
     /// and the wrapper at once with 0, the command never run.
     @Test(.enabled(if: enabled)) func exitCodesAreAClustersExitCodes() throws {
+        let engine = try PodmanEngine()
         do {
-            let run = try PodRun(.glibc, name: "osmo-podman-fails", inputs: [],
+            let run = try PodRun(engine, .glibc, name: "osmo-podman-fails", inputs: [],
                                  command: ["/bin/sh", "-c", "echo partial > {{output}}/partial.txt; exit 3"])
             try run.start()
             let codes = try #require(try run.wait())
@@ -156,7 +166,7 @@ import Testing
             #expect(text(of: Path.join(run.http.root, "out/partial.txt")) == "partial\n")
         }
         do {
-            let run = try PodRun(.glibc, name: "osmo-podman-bad-input", inputs: ["in/missing.tar"],
+            let run = try PodRun(engine, .glibc, name: "osmo-podman-bad-input", inputs: ["in/missing.txt"],
                                  command: ["/bin/sh", "-c", "echo ran > {{output}}/ran.txt"])
             try run.start()
             let codes = try #require(try run.wait())
