@@ -83,15 +83,17 @@ now() { date +%s.%N; }
 play() {
   local pod="$1" manifest="$2" volumes="$3" start end code; shift 3
   start="$(now)"
-  timeout 120 podman kube play --start=false --network host "$manifest" >/dev/null
+  # podman 4.3.1 logs a harmless "Removing container … from database" error for the finished init
+  # container: its stderr goes to a log, shown only on failure.
+  timeout 120 podman kube play --start=false --network host "$manifest" >/dev/null 2>>"$work/podman.log"
   [ -z "$volumes" ] || find "$volumes/empty" -mindepth 2 -maxdepth 2 -exec rm -rf {} +
-  timeout 120 podman pod start "$pod" >/dev/null
+  timeout 120 podman pod start "$pod" >/dev/null 2>>"$work/podman.log"
   for container in "$@"; do
-    code="$(timeout 120 podman wait "$pod-$container")"
-    [ "$code" = 0 ] || { echo "bench-podman: $pod-$container exited $code" >&2; podman logs "$pod-$container" >&2; exit 1; }
+    code="$(timeout 120 podman wait "$pod-$container" 2>>"$work/podman.log")"
+    [ "$code" = 0 ] || { echo "bench-podman: $pod-$container exited $code" >&2; cat "$work/podman.log" >&2; podman logs "$pod-$container" >&2; exit 1; }
   done
   end="$(now)"
-  timeout 60 podman pod rm --force --time 0 "$pod" >/dev/null
+  timeout 60 podman pod rm --force --time 0 "$pod" >/dev/null 2>>"$work/podman.log"
   awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f\n", b - a}'
 }
 

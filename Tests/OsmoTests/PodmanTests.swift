@@ -11,7 +11,9 @@ import Testing
 /// scratch (no registry): the runtime image (the bundle, for init and ctrl) and a user image. ctrl
 /// reports to a real `osmo service` on 127.0.0.1 (the manifest's `--service-url`; the refresh
 /// token and the other three files are rendered as Secrets), downloads its input from an HTTP
-/// server on 127.0.0.1 and uploads `{{output}}` to it by PUT.
+/// server on 127.0.0.1 and uploads `{{output}}` to it by PUT. The manifest always wires ctrl to a
+/// service, as the platform does; running the local one keeps the pod exactly the cluster's
+/// (no `--no-service` manifest mode is needed), and lets the test see the lines arrive there.
 ///
 /// The manifest is rewritten only where podman 4.3.1 falls short (`Tests/Servers/podman_kube.py`:
 /// subPath, emptyDir, Secrets); the same manifest, unrewritten, passes `kubernetes-validate
