@@ -26,28 +26,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-# A private store and the settings podman 4.3.1 needs here (as Tests/OsmoTests/PodmanEngine.swift).
-mkdir -p "$work/networks"
-cat > "$work/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-netns = "host"
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$work/events.log"
-tmp_dir = "$work/engine-tmp"
-[network]
-network_config_dir = "$work/networks"
-EOF
-cat > "$work/storage.conf" <<EOF
-[storage]
-driver = "overlay"
-graphroot = "$work/graph"
-runroot = "$work/run"
-EOF
-export CONTAINERS_CONF="$work/containers.conf" CONTAINERS_STORAGE_CONF="$work/storage.conf" TMPDIR="$work"
+# A private store and the settings podman 4.3.1 needs here (as the test's).
+Tests/Servers/podman_images.sh store "$work"
+export CONTAINERS_CONF="$work/containers.conf" CONTAINERS_STORAGE_CONF="$work/storage.conf" REGISTRY_AUTH_FILE="$work/auth.json" TMPDIR="$work"
 
 Tests/Servers/podman_images.sh runtime "$bundle" localhost/osmo-runtime:bench
 Tests/Servers/podman_images.sh user glibc localhost/osmo-user-glibc:bench

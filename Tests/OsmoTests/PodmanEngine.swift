@@ -5,10 +5,11 @@ import Testing
 
 /// podman and buildah on a private store under one scratch directory (issue 13 §3): its own
 /// `CONTAINERS_CONF` and `CONTAINERS_STORAGE_CONF`, so nothing under /etc or /var/lib/containers
-/// is read for settings or changed. The settings are the ones podman 4.3.1 needs on these
-/// machines (cgroup v1 in a VM without systemd): runc, cgroupfs, a file events log, raised
-/// ulimits, host networking. Every engine command runs under `timeout(1)`; releasing the value
-/// removes every pod, container and image of the store, unmounts what is left and deletes it.
+/// is read for settings or changed (`Tests/Servers/podman_images.sh store`: the settings podman
+/// 4.3.1 needs on these machines, cgroup v1 in a VM without systemd: runc, cgroupfs, a file
+/// events log, raised ulimits, host networking). Every engine command runs under `timeout(1)`;
+/// releasing the value removes every pod, container and image of the store, unmounts what is
+/// left, and the scratch directory goes with it.
 final class PodmanEngine {
     let scratch = Scratch("osmo-podman")
     let environment: [String]
@@ -22,29 +23,8 @@ final class PodmanEngine {
 
     init() throws {
         try #require(Self.installed, "podman, buildah and runc are needed (scripts/setup.sh installs them)")
-        try FileSystem.makeDirectory(scratch.at("networks"), mode: 0o755)
-        try scratch.write("containers.conf", """
-            [containers]
-            default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-            netns = "host"
-            [engine]
-            runtime = "runc"
-            cgroup_manager = "cgroupfs"
-            events_logger = "file"
-            events_logfile_path = "\(scratch.at("events.log"))"
-            tmp_dir = "\(scratch.at("engine-tmp"))"
-            [network]
-            network_config_dir = "\(scratch.at("networks"))"
-
-            """)
-        try scratch.write("auth.json", "{}\n")
-        try scratch.write("storage.conf", """
-            [storage]
-            driver = "overlay"
-            graphroot = "\(scratch.at("graph"))"
-            runroot = "\(scratch.at("run"))"
-
-            """)
+        let store = try Shell.run(ServerScripts.path("podman_images.sh"), ["store", scratch.path])
+        try #require(store.status == 0, "podman_images.sh store: \(store.stderr)")
         environment = ChildProcess.currentEnvironment.filter { !$0.hasPrefix("CONTAINERS_") && !$0.hasPrefix("REGISTRY_AUTH_FILE=") }
             + ["CONTAINERS_CONF=\(scratch.at("containers.conf"))", "CONTAINERS_STORAGE_CONF=\(scratch.at("storage.conf"))",
                "REGISTRY_AUTH_FILE=\(scratch.at("auth.json"))", "TMPDIR=\(scratch.path)"]

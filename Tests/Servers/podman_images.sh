@@ -7,9 +7,12 @@
 #   podman_images.sh user KIND IMAGE        a user image: KIND is busybox (busybox-static and its
 #                                           applet links, no libc), musl (Debian's musl files +
 #                                           busybox) or glibc (libc6's files + busybox)
+#   podman_images.sh store DIR              writes DIR/containers.conf and DIR/storage.conf: a
+#                                           private store under DIR with the settings podman 4.3.1
+#                                           needs on these machines (cgroup v1 in a VM, no systemd)
 #
-# The caller sets CONTAINERS_CONF / CONTAINERS_STORAGE_CONF (a private store: nothing under /etc
-# or /var/lib/containers is touched). Needs root (buildah mount). The runtime image is the one
+# The caller sets CONTAINERS_CONF / CONTAINERS_STORAGE_CONF to those files (nothing under /etc
+# or /var/lib/containers is read for settings or touched). Needs root (buildah mount). The runtime image is the one
 # images/Containerfile describes, minus its distroless extras (CA certificates, tzdata, passwd).
 set -euo pipefail
 
@@ -78,6 +81,30 @@ fill_runtime() {
 }
 
 case "${1:-}" in
+  store)
+    [ $# -eq 2 ] || { echo "usage: $0 store DIR" >&2; exit 2; }
+    dir="$(cd "$2" && pwd)"
+    mkdir -p "$dir/networks"
+    cat > "$dir/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+netns = "host"
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$dir/events.log"
+tmp_dir = "$dir/engine-tmp"
+[network]
+network_config_dir = "$dir/networks"
+EOF
+    cat > "$dir/storage.conf" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$dir/graph"
+runroot = "$dir/run"
+EOF
+    echo '{}' > "$dir/auth.json" ;;
   runtime)
     [ $# -eq 3 ] || { echo "usage: $0 runtime BUNDLE IMAGE" >&2; exit 2; }
     bundle="$(cd "$2" && pwd)"
@@ -87,5 +114,5 @@ case "${1:-}" in
     [ $# -eq 3 ] || { echo "usage: $0 user busybox|musl|glibc IMAGE" >&2; exit 2; }
     case "$2" in busybox|musl|glibc) ;; *) echo "podman_images: unknown user image kind '$2'" >&2; exit 2 ;; esac
     build "$3" "fill_user_$2" --env PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin --cmd '["/bin/sh"]' ;;
-  *) echo "usage: $0 runtime BUNDLE IMAGE | user busybox|musl|glibc IMAGE" >&2; exit 2 ;;
+  *) echo "usage: $0 runtime BUNDLE IMAGE | user busybox|musl|glibc IMAGE | store DIR" >&2; exit 2 ;;
 esac
