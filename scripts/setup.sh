@@ -8,7 +8,10 @@ packages=(libcurl4-openssl-dev libarchive-dev libzstd-dev liblz4-dev libacl1-dev
           # The reference ctrl lists each input with tree(1): the oracle for our listing.
           tree openssl
           # Peak memory of a client process in the exec tests.
-          time)
+          time
+          # The podman test: `podman kube play` on the generated manifest, images built by buildah
+          # from scratch; user images from busybox-static (no libc) and musl.
+          podman buildah runc busybox-static musl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
