@@ -1,0 +1,39 @@
+import FoundationEssentials
+import OsmoCore
+import OsmoNet
+import OsmoTransfer
+
+extension ServiceClient {
+    /// `POST /api/workflow/{wf}/rsync/task/{task}`: an rsync session with the task's daemon.
+    public func rsync(workflow: String, task: String) async throws -> RouterInfo {
+        let body = try await post("/api/workflow/\(URLQuery.escape(workflow))/rsync/task/\(URLQuery.escape(task))", query: [])
+        return try decode(RouterInfo.self, body, what: "rsync")
+    }
+
+    /// The rsync plugin's modules beyond `osmo` (`GET /api/plugins/configs`, `rsync.allowed_paths`),
+    /// as the reference CLI reads them; none when the service does not say.
+    public func rsyncAllowedPaths() async throws -> [(name: String, path: String, writable: Bool)] {
+        var headers: [String] = []
+        for header in try await identityHeaders() { headers.append("\(header.name): \(header.value)") }
+        var request = HTTPRequest(url: "\(baseURL)/api/plugins/configs", method: "GET", headers: headers, body: [], label: "\(baseURL)/api/plugins/configs")
+        request.acceptAnyStatus = true
+        request.verifyPeer = ServiceTLS.verify
+        request.maxAttempts = 2
+        let response: HTTPResponse
+        do {
+            response = try await TransferEngine.shared().response(to: request)
+        } catch let error as OsmoError {
+            throw Self.unreachable(error, baseURL: baseURL)
+        }
+        guard response.status == 200 else { return [] }
+        struct Configs: Decodable {
+            struct Rsync: Decodable {
+                struct Allowed: Decodable { var path: String; var writable: Bool? }
+                var allowed_paths: [String: Allowed]?
+            }
+            var rsync: Rsync?
+        }
+        guard let configs = try? JSONDecoder().decode(Configs.self, from: Data(response.body)) else { return [] }
+        return (configs.rsync?.allowed_paths ?? [:]).map { (name: $0.key, path: $0.value.path, writable: $0.value.writable ?? false) }.sorted { $0.name < $1.name }
+    }
+}
