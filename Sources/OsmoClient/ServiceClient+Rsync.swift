@@ -15,7 +15,7 @@ extension ServiceClient {
     public func rsyncAllowedPaths() async throws -> [(name: String, path: String, writable: Bool)] {
         var headers: [String] = []
         for header in try await identityHeaders() { headers.append("\(header.name): \(header.value)") }
-        var request = HTTPRequest(url: "\(baseURL)/api/plugins/configs", method: "GET", headers: headers, body: [], label: "\(baseURL)/api/plugins/configs")
+        var request = HTTPRequest(url: "\(baseURL)/api/plugins/configs", method: "GET", headers: headers, body: nil, label: "\(baseURL)/api/plugins/configs")
         request.acceptAnyStatus = true
         request.verifyPeer = ServiceTLS.verify
         request.maxAttempts = 2
@@ -25,7 +25,10 @@ extension ServiceClient {
         } catch let error as OsmoError {
             throw Self.unreachable(error, baseURL: baseURL)
         }
-        guard response.status == 200 else { return [] }
+        guard response.status == 200 else {
+            OsmoClientLog.note("the service answered HTTP \(response.status) to GET /api/plugins/configs: only the workspace module (/osmo/run/workspace) is known")
+            return []
+        }
         struct Configs: Decodable {
             struct Rsync: Decodable {
                 struct Allowed: Decodable { var path: String; var writable: Bool? }
@@ -33,7 +36,9 @@ extension ServiceClient {
             }
             var rsync: Rsync?
         }
-        guard let configs = try? JSONDecoder().decode(Configs.self, from: Data(response.body)) else { return [] }
+        guard let configs = try? JSONDecoder().decode(Configs.self, from: Data(response.body)) else {
+            throw OsmoError(.protocolViolation, "unexpected plugin configs from the service: \(String(decoding: response.body.prefix(200), as: UTF8.self))")
+        }
         return (configs.rsync?.allowed_paths ?? [:]).map { (name: $0.key, path: $0.value.path, writable: $0.value.writable ?? false) }.sorted { $0.name < $1.name }
     }
 }

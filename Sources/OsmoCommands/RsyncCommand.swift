@@ -59,11 +59,7 @@ struct RsyncCommand: ParsableCommand {
             client.rsyncOptions = options(rateLimit: rateLimit)
             let lookup = client
             let modules = try AsyncMain.block { try await lookup.modules() }
-            let request: RsyncClient.Request
-            do { request = try RsyncClient.parse(words[1], direction: direction, modules: modules) } catch let error as OsmoError {
-                throw ValidationError(error.message)
-            }
-            return try client.run(request)
+            return try client.run(try RsyncClient.parse(words[1], direction: direction, modules: modules))
         }
     }
 

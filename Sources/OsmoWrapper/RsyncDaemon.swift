@@ -51,8 +51,33 @@ public final class RsyncDaemon {
         let directory = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         configPath = Path.join(directory, "rsyncd.conf")
         let logFile = FileSystem.exists("/proc/self/fd/2") ? "/dev/stderr" : Path.join(directory, "rsyncd.log")
-        try FileSystem.writeAtomically(Array(modules.configuration(uid: getuid(), gid: getgid(), logFile: logFile).utf8), to: configPath, mode: 0o600)
+        let version = Self.version(of: rsync)
+        let confinesPaths = version.map { !$0.lexicographicallyPrecedes([3, 4]) } ?? false
+        if !confinesPaths { log("\(rsync) is rsync \(version.map { $0.map(String.init).joined(separator: ".") } ?? "of an unknown version"), older than 3.4: uploaded symlinks are munged") }
+        try FileSystem.writeAtomically(Array(modules.configuration(uid: getuid(), gid: getgid(), logFile: logFile, mungeSymlinks: !confinesPaths).utf8), to: configPath, mode: 0o600)
         log("Rsync modules: " + modules.modules.map { "\($0.name) → \($0.path)\($0.writable ? "" : " (read-only)")" }.joined(separator: ", "))
+    }
+
+    /// `[major, minor, patch]` from `rsync --version`'s first line (`rsync  version 3.2.7  protocol version 31`).
+    static func version(of rsync: String) -> [Int]? {
+        guard let pipe = try? ProcessControl.pipe() else { return nil }
+        defer { close(pipe.read) }
+        let child = try? ChildProcess.spawn(executable: rsync, arguments: ["rsync", "--version"], environment: ChildProcess.currentEnvironment, stdout: pipe.write)
+        close(pipe.write)
+        guard let child else { return nil }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while output.count < 1 << 16 {
+            let n = buffer.withUnsafeMutableBytes { read(pipe.read, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            output += buffer[0..<n]
+        }
+        _ = try? child.wait()
+        let words = String(decoding: output.prefix { $0 != 10 }, as: UTF8.self).split(separator: " ")
+        guard let index = words.firstIndex(of: "version"), index + 1 < words.count else { return nil }
+        let parts = words[index + 1].split(separator: ".").map { Int($0.prefix { $0.isNumber }) ?? 0 }
+        return parts.isEmpty ? nil : parts
     }
 
     /// Serves until the parent goes away; returns the exit status.

@@ -23,7 +23,7 @@ import Testing
             try FileSystem.writeAtomically(Array("read me\n".utf8), to: shared.at("ro", "data.txt"))
             let allowed = "ro:\(shared.at("ro")):false"
             service = try ServiceProcess(["--rsync-workflow", workflow, "--rsync-path", allowed])
-            pod = try PodProcess(service: service, workflow: workflow, task: "t", options: ["--rsync", "--rsync-path", allowed],
+            pod = try PodProcess(url: service.url, tokenFile: service.tokenFile, workflow: workflow, task: "t", options: ["--rsync", "--rsync-path", allowed],
                                  command: ["sh", "-c", "echo up; sleep 300"], environment: ChildProcess.currentEnvironment + ["OSMO_RSYNC_PORT=\(try RsyncPodTests.freePort())"])
             #expect(service.waitFor(workflow, "t") { $0.contains { $0.Text == "up" } }, "\(pod.output)")
         }
