@@ -97,3 +97,35 @@ import Testing
         #expect(refused.status != 0 && refused.stderr.contains("Rsync is not enabled for this workflow!"), "\(refused.stderr)")
     }
 }
+
+extension RsyncPodTests {
+    /// The pod's daemon processes (their command line names the pod's run directory).
+    static func daemons(_ pod: PodProcess) throws -> [String] {
+        try Shell.run("/usr/bin/pgrep", ["-f", "rsyncDaemon.*\(Path.join(pod.podDirectory, "run"))"]).stdout.split(separator: "\n").map(String.init)
+    }
+
+    /// Killed, the daemon is started again and serves; the task's end ends it.
+    @Test func theDaemonIsRestartedAndEndsWithTheTask() throws {
+        let task = try Task("wf-rsync-restart")
+        let first = try Self.daemons(task.pod)
+        #expect(first.count == 1, "\(first)")
+        for pid in first { kill(pid_t(pid) ?? 0, SIGKILL) }
+        let deadline = Clock.now + patience(20)
+        var again: [String] = []
+        while Clock.now < deadline {
+            again = try Self.daemons(task.pod)
+            if !again.isEmpty && again != first { break }
+            usleep(50_000)
+        }
+        #expect(again.count == 1 && again != first, "\(again)")
+        #expect(text(of: Path.join(task.pod.podDirectory, "user-container.log")).contains("restarting it in"))
+        let local = Scratch("osmo-rsync-restart")
+        try local.write("a.txt", "after the restart\n")
+        let up = try task.osmo(["upload", "wf-rsync-restart", "t", local.at("a.txt") + ":/osmo/run/workspace/"])
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(text(of: Path.join(task.workspace, "a.txt")) == "after the restart\n")
+        task.pod.terminate()
+        #expect(task.pod.wait(timeout: patience(30)) >= 0)
+        #expect(try Self.daemons(task.pod).isEmpty)
+    }
+}
