@@ -24,12 +24,12 @@ median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x
 # The service and a pod with rsync on.
 echo "local-refresh-bench" > "$work/token"
 setsid "$OSMO" service --listen 127.0.0.1:0 --log-dir "$work/logs" --refresh-token-file "$work/token" --quiet \
-  --rsync-workflow wf-bench > "$work/service.out" 2>&1 & pids+=($!)
+  --rsync-workflow wf-bench > "$work/service.out" 2>&1 & pids+=($!); disown
 for _ in $(seq 200); do grep -q '^listening ' "$work/service.out" 2>/dev/null && break; sleep 0.05; done
 url="http://127.0.0.1:$(grep '^listening ' "$work/service.out" | head -1 | sed 's/.*://')"
 export OSMO_RSYNC_PORT="$(free_port)"
 setsid "$OSMO" pod run --pod-dir "$work/pod" --service "$url" --refresh-token-file "$work/token" --workflow wf-bench --task t \
-  --rsync -- sh -c 'echo up; sleep 3600' > "$work/pod.out" 2>&1 & pids+=($!)
+  --rsync -- sh -c 'echo up; sleep 3600' > "$work/pod.out" 2>&1 & pids+=($!); disown
 for _ in $(seq 400); do grep -q '"up"\|^up\| up$' "$work/pod.out" 2>/dev/null && break; sleep 0.05; done
 sleep 1
 workspace="$work/pod/run/workspace"
@@ -48,7 +48,7 @@ pid file =
     read only = no
 CONF
 dport="$(free_port)"
-setsid rsync --daemon --no-detach --config="$work/rsyncd.conf" --address=127.0.0.1 --port="$dport" & pids+=($!)
+setsid rsync --daemon --no-detach --config="$work/rsyncd.conf" --address=127.0.0.1 --port="$dport" & pids+=($!); disown
 sleep 0.5
 
 osmo_up() { "$OSMO" workflow rsync upload wf-bench t "$1:/osmo/run/workspace/$2" --service "$url" --no-progress >/dev/null; }
@@ -96,7 +96,7 @@ echo "## 3. the daemon's read limit: $limit_mb MiB at 8 MiB/s per connection"
 mkdir -p "$work/limited"
 lport="$(free_port)"
 setsid "$OSMO" user -rsyncDaemon -rsyncPort "$lport" -runLocation "$work/limited" -rsyncReadLimit $((8 * 1024 * 1024)) \
-  -rsyncWriteLimit $((8 * 1024 * 1024)) > "$work/limited.log" 2>&1 & pids+=($!)
+  -rsyncWriteLimit $((8 * 1024 * 1024)) > "$work/limited.log" 2>&1 & pids+=($!); disown
 sleep 0.5
 head -c "$((limit_mb * 1024 * 1024))" /dev/urandom > "$work/limited.bin"
 r=()

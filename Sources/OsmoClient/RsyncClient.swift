@@ -122,12 +122,19 @@ public struct RsyncClient: Sendable {
         let state = ConditionLock<(port: Int?, failure: (any Error)?)>((nil, nil))
         forward.ready = { _, port in state.withLock { $0.port = port } }
         let session = forward
+        let ended = ConditionLock(false)
         let forwarding = Task.detached {
             do { try await session.run([PortForwardClient.Mapping(local: 0, remote: 16000)]) } catch {
                 state.withLock { $0.failure = error }
             }
+            ended.withLock { $0 = true }
         }
-        defer { forwarding.cancel() }
+        // The tunnel is taken down before the process exits (NIO complains about loops shut
+        // down under it otherwise).
+        defer {
+            forwarding.cancel()
+            _ = ended.wait(timeout: 2) { $0 ? true : nil }
+        }
         let outcome = state.wait(timeout: connectTimeoutSeconds + 5) { s -> Result<Int, any Error>? in
             if let failure = s.failure { return .failure(failure) }
             return s.port.map { .success($0) }
@@ -158,17 +165,12 @@ public struct RsyncClient: Sendable {
         if request.direction == .download, !request.originalRemote.hasSuffix("/"),
            let name = request.originalRemote.split(separator: "/").last.map(String.init) {
             let target = Path.join(request.local, name)
-            if !FileSystem.exists(target) && !Self.isSymlink(target) {
+            if !FileSystem.exists(target) {
                 OsmoClientLog.note("Source path does not exist on remote task: \(request.originalRemote)")
                 return 23
             }
         }
         return 0
-    }
-
-    static func isSymlink(_ path: String) -> Bool {
-        var st = stat()
-        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
     }
 
     /// rsync's exit codes in words (rsync(1) EXIT VALUES), for the ones users meet here.
