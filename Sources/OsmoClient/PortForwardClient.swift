@@ -230,6 +230,8 @@ public struct PortForwardClient: Sendable {
             }
         } catch {
             try? await connection.channel.close()
+            // The forward is being taken down (its command is done): nothing went wrong.
+            if Task.isCancelled { return }
             OsmoClientLog.note("\(describe(mapping, bound: bound)): connection from \(peer): \(error)")
         }
     }
