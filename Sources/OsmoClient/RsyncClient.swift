@@ -20,18 +20,7 @@ import OsmoSystem
 public struct RsyncClient: Sendable {
     public enum Direction: Sendable { case upload, download }
 
-    public struct Module: Sendable, Equatable {
-        public var name: String
-        public var path: String
-        public var writable: Bool
-        public init(name: String, path: String, writable: Bool) {
-            self.name = name
-            self.path = path
-            self.writable = writable
-        }
-        /// The reference CLI's `DEFAULT_MODULE_INFO`.
-        public static let workspace = Module(name: "osmo", path: "/osmo/run/workspace", writable: true)
-    }
+    public typealias Module = RsyncModule
 
     /// One transfer: the local path as given, the module and the path inside it.
     public struct Request: Sendable, Equatable {

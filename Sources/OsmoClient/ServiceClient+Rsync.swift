@@ -12,19 +12,8 @@ extension ServiceClient {
 
     /// The rsync plugin's modules beyond `osmo` (`GET /api/plugins/configs`, `rsync.allowed_paths`),
     /// as the reference CLI reads them; none when the service does not say.
-    public func rsyncAllowedPaths() async throws -> [(name: String, path: String, writable: Bool)] {
-        var headers: [String] = []
-        for header in try await identityHeaders() { headers.append("\(header.name): \(header.value)") }
-        var request = HTTPRequest(url: "\(baseURL)/api/plugins/configs", method: "GET", headers: headers, body: nil, label: "\(baseURL)/api/plugins/configs")
-        request.acceptAnyStatus = true
-        request.verifyPeer = ServiceTLS.verify
-        request.maxAttempts = 2
-        let response: HTTPResponse
-        do {
-            response = try await TransferEngine.shared().response(to: request)
-        } catch let error as OsmoError {
-            throw Self.unreachable(error, baseURL: baseURL)
-        }
+    public func rsyncAllowedPaths() async throws -> [RsyncModule] {
+        let response = try await send("GET", "/api/plugins/configs")
         guard response.status == 200 else {
             OsmoClientLog.note("the service answered HTTP \(response.status) to GET /api/plugins/configs: only the workspace module (/osmo/run/workspace) is known")
             return []
@@ -39,6 +28,6 @@ extension ServiceClient {
         guard let configs = try? JSONDecoder().decode(Configs.self, from: Data(response.body)) else {
             throw OsmoError(.protocolViolation, "unexpected plugin configs from the service: \(String(decoding: response.body.prefix(200), as: UTF8.self))")
         }
-        return (configs.rsync?.allowed_paths ?? [:]).map { (name: $0.key, path: $0.value.path, writable: $0.value.writable ?? false) }.sorted { $0.name < $1.name }
+        return (configs.rsync?.allowed_paths ?? [:]).map { RsyncModule(name: $0.key, path: $0.value.path, writable: $0.value.writable ?? false) }.sorted { $0.name < $1.name }
     }
 }

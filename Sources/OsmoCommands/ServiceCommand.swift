@@ -88,7 +88,7 @@ struct ServiceCommand: ParsableCommand {
             guard parts.count == 3, !parts[0].isEmpty, parts[1].hasPrefix("/"), ["true", "false"].contains(parts[2]) else {
                 throw ValidationError("--rsync-path takes NAME:/ABSOLUTE/PATH:true|false, got '\(entry)'")
             }
-            return RsyncAllowedPath(name: parts[0], path: parts[1], writable: parts[2] == "true")
+            return RsyncModule(name: parts[0], path: parts[1], writable: parts[2] == "true")
         }
         settings.routerAddress = routerAddress
         settings.echo = !quiet

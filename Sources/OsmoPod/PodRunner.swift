@@ -121,7 +121,7 @@ public final class PodRunner {
             settings.rsyncWorkflows = [plan.workflow]
             settings.rsyncAllowedPaths = rsync.paths.compactMap { entry in
                 let parts = entry.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-                return parts.count == 3 ? RsyncAllowedPath(name: parts[0], path: parts[1], writable: parts[2] == "true") : nil
+                return parts.count == 3 ? RsyncModule(name: parts[0], path: parts[1], writable: parts[2] == "true") : nil
             }
         }
         try FileSystem.replaceContents(tokenPath, with: Array(settings.refreshToken.utf8), mode: 0o600)

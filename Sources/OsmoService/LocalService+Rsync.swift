@@ -1,18 +1,7 @@
 import Hummingbird
 import HummingbirdWebSocket
+import OsmoCore
 import OsmoNet
-
-/// One `plugins_config.rsync.allowed_paths` entry: a module of the task's rsync daemon.
-public struct RsyncAllowedPath: Sendable, Equatable {
-    public var name: String
-    public var path: String
-    public var writable: Bool
-    public init(name: String, path: String, writable: Bool) {
-        self.name = name
-        self.path = path
-        self.writable = writable
-    }
-}
 
 extension LocalService {
     /// `POST /api/workflow/{wf}/rsync/task/{task}` (the reference's `rsync_task`: 403 unless the

@@ -37,7 +37,7 @@ public final class LocalService: Sendable {
         /// with the workflow's plugin on); the rsync action is refused for the others.
         public var rsyncWorkflows: Set<String> = []
         /// `plugins_config.rsync.allowed_paths` as `GET /api/plugins/configs` shows it.
-        public var rsyncAllowedPaths: [RsyncAllowedPath] = []
+        public var rsyncAllowedPaths: [RsyncModule] = []
 
         public init() {}
 

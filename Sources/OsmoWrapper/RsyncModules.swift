@@ -9,16 +9,7 @@ import OsmoSystem
 /// `true`/`false`/empty is skipped with a log line. Names and paths that rsyncd.conf cannot
 /// hold (brackets, newlines) are skipped the same way.
 public struct RsyncModules: Sendable, Equatable {
-    public struct Module: Sendable, Equatable {
-        public var name: String
-        public var path: String
-        public var writable: Bool
-        public init(name: String, path: String, writable: Bool) {
-            self.name = name
-            self.path = path
-            self.writable = writable
-        }
-    }
+    public typealias Module = RsyncModule
 
     public var modules: [Module]
     /// One line per skipped entry.
