@@ -24,11 +24,15 @@ import Testing
             let allowed = "ro:\(shared.at("ro")):false"
             service = try ServiceProcess(["--rsync-workflow", workflow, "--rsync-path", allowed])
             pod = try PodProcess(url: service.url, tokenFile: service.tokenFile, workflow: workflow, task: "t", options: ["--rsync", "--rsync-path", allowed],
-                                 command: ["sh", "-c", "echo up; sleep 300"], environment: ChildProcess.currentEnvironment + ["OSMO_RSYNC_PORT=\(try RsyncPodTests.freePort())"])
+                                 command: ["sh", "-c", "echo up; sleep 120"], environment: ChildProcess.currentEnvironment + ["OSMO_RSYNC_PORT=\(try RsyncPodTests.freePort())"])
             #expect(service.waitFor(workflow, "t") { $0.contains { $0.Text == "up" } }, "\(pod.output)")
         }
 
-        deinit { _ = pod.wait(timeout: 0.1) }
+        /// SIGTERM, as a pod deletion: the wrapper stops the command and its rsync daemon.
+        deinit {
+            pod.terminate()
+            _ = pod.wait(timeout: patience(30))
+        }
 
         func osmo(_ arguments: [String]) throws -> Finished {
             try Shell.run(OsmoBinary.path, ["workflow", "rsync"] + arguments + ["--service", service.url, "--no-progress"])
@@ -91,7 +95,10 @@ import Testing
 
         // A workflow without the plugin: the service's 403, in its words.
         let plain = try PodProcess(service: task.service, workflow: "wf-plain", task: "t", command: ["sh", "-c", "echo up; sleep 60"])
-        defer { _ = plain.wait(timeout: 0.1) }
+        defer {
+            plain.terminate()
+            _ = plain.wait(timeout: patience(30))
+        }
         #expect(task.service.waitFor("wf-plain", "t") { $0.contains { $0.Text == "up" } })
         let refused = try task.osmo(["upload", "wf-plain", "t", local.at("a.txt") + ":/osmo/run/workspace/"])
         #expect(refused.status != 0 && refused.stderr.contains("Rsync is not enabled for this workflow!"), "\(refused.stderr)")
