@@ -11,7 +11,9 @@ packages=(libcurl4-openssl-dev libarchive-dev libzstd-dev liblz4-dev libacl1-dev
           time
           # The podman test: `podman kube play` on the generated manifest, images built by buildah
           # from scratch; user images from busybox-static (no libc) and musl.
-          podman buildah runc busybox-static musl)
+          podman buildah runc busybox-static musl
+          # rsync end to end: the daemon the wrapper runs and the client the CLI runs (issue 15).
+          rsync)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -30,6 +30,7 @@ extension LocalService {
             }
             return Self.json(.ok, "[" + answers.joined(separator: ",") + "]")
         }
+        self.addRsyncRoutes(http)
         // Ours (the real service restarts tasks from its own logic): ask a task's ctrl to restart
         // the command.
         http.post("/api/workflow/{workflow}/restart/task/{task}") { request, context -> Response in

@@ -33,6 +33,11 @@ public final class LocalService: Sendable {
         public var echo = true
         /// Address put in `router_address` (default: this service).
         public var routerAddress: String?
+        /// Workflows whose tasks run the rsync daemon (the real service: `plugins_config.rsync`
+        /// with the workflow's plugin on); the rsync action is refused for the others.
+        public var rsyncWorkflows: Set<String> = []
+        /// `plugins_config.rsync.allowed_paths` as `GET /api/plugins/configs` shows it.
+        public var rsyncAllowedPaths: [RsyncModule] = []
 
         public init() {}
 
