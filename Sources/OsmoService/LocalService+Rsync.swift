@@ -7,7 +7,7 @@ extension LocalService {
     /// `POST /api/workflow/{wf}/rsync/task/{task}` (the reference's `rsync_task`: 403 unless the
     /// workflow has the rsync plugin) and `GET /api/plugins/configs` (the part the CLI reads:
     /// `rsync.enabled` and `rsync.allowed_paths`).
-    func addRsyncRoutes(_ http: Router<BasicWebSocketRequestContext>) {
+    func addRsyncRoutes(_ http: Router<ServiceRequestContext>) {
         http.post("/api/workflow/{workflow}/rsync/task/{task}") { request, context -> Response in
             if let refusal = self.refuseUnauthenticated(request) { return refusal }
             let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
