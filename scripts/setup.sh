@@ -10,7 +10,14 @@ packages=(libcurl4-openssl-dev libarchive-dev libzstd-dev liblz4-dev libacl1-dev
           # Integration tests and benchmarks: reference archivers to cross-check ours.
           libarchive-tools zip unzip zstd xz-utils bzip2 tar
           # The reference ctrl lists each input with tree(1): the oracle for our listing.
-          tree openssl)
+          tree openssl
+          # Peak memory of a client process in the exec tests.
+          time
+          # The podman test: `podman kube play` on the generated manifest, images built by buildah
+          # from scratch; user images from busybox-static (no libc) and musl.
+          podman buildah runc busybox-static musl
+          # rsync end to end: the daemon the wrapper runs and the client the CLI runs (issue 15).
+          rsync)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -61,7 +61,7 @@ public struct ExecClient: Sendable {
                 _ = try? Poll.wait(signals.fd, events: Int16(POLLIN), timeoutMilliseconds: -1)
                 for signal in signals.drain() {
                     if signal == SIGWINCH {
-                        if let size = RawTerminal.windowSize(0) { input.push(Array("\0RESIZE:{\"Rows\":\(size.rows),\"Cols\":\(size.cols)}".utf8)) }
+                        if let size = RawTerminal.windowSize(0) { input.push(Array("\0RESIZE:{\"Rows\":\(size.rows),\"Cols\":\(size.cols)}".utf8), urgent: true) }
                     } else {
                         terminal.restore()
                         exit(ExitCode.status(signal: signal))
@@ -89,7 +89,7 @@ public struct ExecClient: Sendable {
         defer { terminal.restore() }
         let target = WebSocketTarget(url: info.url("exec", workflow: workflow), headers: try await service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds), verifyPeer: ServiceTLS.verify)
         let wantsTTY = tty
-        let close = try await WebSocketDial.connect(target) { inbound, outbound in
+        let close = try await WebSocketDial.connect(target) { inbound, outbound, pacer in
             let size = RawTerminal.windowSize(0) ?? (24, 80)
             try await outbound.write(.binary(ByteBuffer(string: "{\"Rows\":\(size.rows),\"Cols\":\(size.cols),\"ExitStatus\":true\(wantsTTY ? "" : ",\"Tty\":false")}")))
             try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -107,6 +107,7 @@ public struct ExecClient: Sendable {
                             // The reference router passes no empty frame: the end is ^D, typed.
                             try await outbound.write(.binary(ByteBuffer(bytes: chunk.isEmpty ? [4] : chunk)))
                         }
+                        await pacer.settle()
                         sentEOF = chunk.isEmpty
                     }
                     return false
@@ -142,20 +143,39 @@ public struct ExecClient: Sendable {
     }
 }
 
-/// Keystrokes and resize records on their way to the session, in order.
+/// Keystrokes, piped input and resize records on their way to the session, in order, with at
+/// most `limit` bytes waiting: beyond it the stdin reader blocks, so a big file piped in is read
+/// as fast as the session sends it on, not into memory.
+///
+/// Concurrency model: the chunks live in a `ConditionLock`; the stdin reader thread pushes
+/// (waiting while the queue is full) and the signal thread pushes resize records (never
+/// waiting); the session's input task takes chunks, which wakes the reader (the lock broadcasts
+/// on every release), and sleeps on a `Doorbell` it alone waits on.
 final class ClientInput: Sendable {
-    private let queue = Mutex([[UInt8]]())
+    static let limit = 1 << 20
+    private let queue = ConditionLock((chunks: [[UInt8]](), bytes: 0))
     private let doorbell = Doorbell()
 
-    func push(_ bytes: [UInt8]) {
-        queue.withLock { $0.append(bytes) }
+    /// Queues `bytes`; blocks the calling thread while the queue is full, unless `urgent`.
+    func push(_ bytes: [UInt8], urgent: Bool = false) {
+        _ = queue.wait { q -> Bool? in
+            guard urgent || q.bytes < Self.limit else { return nil }
+            q.chunks.append(bytes)
+            q.bytes += bytes.count
+            return true
+        }
         doorbell.ring()
     }
 
     /// The next chunk (empty = end of input); nil when cancelled.
     func next() async -> [UInt8]? {
         while true {
-            if let chunk = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { return chunk }
+            let chunk = queue.withLock { q -> [UInt8]? in
+                guard !q.chunks.isEmpty else { return nil }
+                q.bytes -= q.chunks[0].count
+                return q.chunks.removeFirst()
+            }
+            if let chunk { return chunk }
             if Task.isCancelled { return nil }
             await doorbell.wait()
         }

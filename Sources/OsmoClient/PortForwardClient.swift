@@ -95,6 +95,9 @@ public struct PortForwardClient: Sendable {
     public var task: String
     public var host = "127.0.0.1"
     public var udp = false
+    /// An rsync session (`osmo workflow rsync`): the service's rsync action, whose control
+    /// connection is on the router's rsync path; the connections are the same as port-forward's.
+    public var rsync = false
     public var connectTimeoutSeconds = 60.0
     /// Called with each mapping's bound local port once its first control connection is up.
     public var ready: @Sendable (Mapping, Int) -> Void = { _, _ in }
@@ -210,9 +213,9 @@ public struct PortForwardClient: Sendable {
             let moved = Mutex(ByteBridge.Totals())
             let opened = Flag()
             do {
-                try await WebSocketDial.connect(target) { inbound, outbound in
+                try await WebSocketDial.connect(target) { inbound, outbound, pacer in
                     opened.set()
-                    let totals = try await ByteBridge.pump(inbound, outbound, connection)
+                    let totals = try await ByteBridge.pump(inbound, outbound, pacer, connection)
                     moved.withLock { $0 = totals }
                 }
             } catch {
@@ -227,6 +230,8 @@ public struct PortForwardClient: Sendable {
             }
         } catch {
             try? await connection.channel.close()
+            // The forward is being taken down (its command is done): nothing went wrong.
+            if Task.isCancelled { return }
             OsmoClientLog.note("\(describe(mapping, bound: bound)): connection from \(peer): \(error)")
         }
     }
@@ -236,17 +241,17 @@ public struct PortForwardClient: Sendable {
     func keepLinked(_ mapping: Mapping, bound: Int, link: ControlLink,
                     session: @escaping @Sendable (WebSocketInboundStream, WebSocketOutboundWriter) async throws -> Void) async throws {
         // The first request's failure ends the command at once, with the service's reason.
-        var info = try await service.portForward(workflow: workflow, task: task, port: mapping.remote, udp: udp)
+        var info = try await requestSession(mapping)
         var retry = 0
         var connectedBefore = false
         while true {
-            let url = info.url("portforward", workflow: workflow)
+            let url = info.url(rsync ? "rsync" : "portforward", workflow: workflow)
             let linked = Flag()
             do {
                 let target = WebSocketTarget(url: url, headers: try await service.routerHeaders(cookie: info.cookie), handshakeTimeout: .seconds(connectTimeoutSeconds), verifyPeer: ServiceTLS.verify)
                 let current = info
                 let first = !connectedBefore
-                let close = try await WebSocketDial.connect(target) { inbound, outbound in
+                let close = try await WebSocketDial.connect(target) { inbound, outbound, _ in
                     linked.set()
                     link.set(ControlLink.Up(info: current, control: outbound))
                     if first {
@@ -272,14 +277,19 @@ public struct PortForwardClient: Sendable {
             // longer and requests once more; a second failure, or a refusal, ends the forward.
             try await waitToReconnect(retry, mapping)
             do {
-                info = try await service.portForward(workflow: workflow, task: task, port: mapping.remote, udp: udp)
+                info = try await requestSession(mapping)
             } catch let error as OsmoError where error.code == .io {
                 OsmoClientLog.note("\(describe(mapping, bound: bound)): \(error)")
                 retry += 1
                 try await waitToReconnect(retry, mapping)
-                info = try await service.portForward(workflow: workflow, task: task, port: mapping.remote, udp: udp)
+                info = try await requestSession(mapping)
             }
         }
+    }
+
+    private func requestSession(_ mapping: Mapping) async throws -> ServiceClient.RouterInfo {
+        rsync ? try await service.rsync(workflow: workflow, task: task)
+              : try await service.portForward(workflow: workflow, task: task, port: mapping.remote, udp: udp)
     }
 
     private func waitToReconnect(_ retry: Int, _ mapping: Mapping) async throws {

@@ -73,10 +73,23 @@ public struct ServiceClient: Sendable {
     }
 
     func post(_ path: String, query: [(String, String)]) async throws -> [UInt8] {
+        let response = try await send("POST", path, query: query)
+        guard response.status == 200 else {
+            let detail = String(decoding: response.body.prefix(300), as: UTF8.self)
+            let code: OsmoError.Code = response.status == 401 || response.status == 403 ? .unauthorized : .protocolViolation
+            throw OsmoError(code, "the service answered HTTP \(response.status) to POST \(path): \(detail)")
+        }
+        return response.body
+    }
+
+    /// One request to the service with our identity, any status returned as it is.
+    func send(_ method: String, _ path: String, query: [(String, String)] = []) async throws -> HTTPResponse {
         let queryText = query.map { "\($0.0)=\(URLQuery.escape($0.1))" }.joined(separator: "&")
-        var headers = ["Content-Type: application/json"]
+        var headers = method == "POST" ? ["Content-Type: application/json"] : []
         for header in try await identityHeaders() { headers.append("\(header.name): \(header.value)") }
-        var request = HTTPRequest(url: "\(baseURL)\(path)?\(queryText)", method: "POST", headers: headers, body: [], label: "\(baseURL)\(path)")
+        // A GET without a body: with one, curl makes it a POST.
+        var request = HTTPRequest(url: "\(baseURL)\(path)\(queryText.isEmpty ? "" : "?" + queryText)", method: method, headers: headers,
+                                  body: method == "POST" ? [] : nil, label: "\(baseURL)\(path)")
         request.acceptAnyStatus = true
         request.verifyPeer = ServiceTLS.verify
         // Someone is waiting at a terminal: a refused connection or an unknown host is said at
@@ -88,12 +101,7 @@ public struct ServiceClient: Sendable {
         } catch let error as OsmoError {
             throw Self.unreachable(error, baseURL: baseURL)
         }
-        guard response.status == 200 else {
-            let detail = String(decoding: response.body.prefix(300), as: UTF8.self)
-            let code: OsmoError.Code = response.status == 401 || response.status == 403 ? .unauthorized : .protocolViolation
-            throw OsmoError(code, "the service answered HTTP \(response.status) to POST \(path): \(detail)")
-        }
-        return response.body
+        return response
     }
 
     /// A connection failure, said with the URL tried and what to check; HTTP answers pass as

@@ -6,7 +6,7 @@ import OsmoSystem
 import OsmoTransfer
 
 /// The workstation commands: `osmo exec`, `osmo port-forward`, and the reference CLI's
-/// `osmo workflow exec|port-forward` forms.
+/// `osmo workflow exec|port-forward|rsync` forms.
 enum ClientCommands {
     enum Entry { case exec, portForward, workflow }
 
@@ -19,6 +19,8 @@ enum ClientCommands {
             }
             if let exec = command as? ExecCommand { return try exec.execute() }
             if let forward = command as? PortForwardCommand { return try forward.execute() }
+            if let upload = command as? RsyncCommand.Upload { return try upload.execute() }
+            if let download = command as? RsyncCommand.Download { return try download.execute() }
             var other = command
             try other.run()
             return 0
@@ -168,7 +170,7 @@ struct WorkflowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workflow",
         abstract: "The reference CLI's workflow commands.",
-        subcommands: [ExecCommand.self, PortForwardCommand.self])
+        subcommands: [ExecCommand.self, PortForwardCommand.self, RsyncCommand.self])
 }
 
 /// Quotes a word for a POSIX shell (the wrapper shell-splits the entry command).

@@ -54,6 +54,14 @@ struct PodCommand: ParsableCommand {
         var barrier = ""
         @Option(name: .customLong("ctrl-arg"), parsing: .unconditionalSingleValue, help: ArgumentHelp("An extra osmo-ctrl flag or value, passed as given.", visibility: .hidden))
         var ctrlArguments: [String] = []
+        @Flag(help: "Enable the rsync plugin: the task serves `osmo workflow rsync` (module osmo = <run>/workspace).")
+        var rsync = false
+        @Option(name: .customLong("rsync-read-limit"), help: "rsync upload limit into the task, bytes/s per connection (0: none; the service's default is 2621440).")
+        var rsyncReadLimit = 0
+        @Option(name: .customLong("rsync-write-limit"), help: "rsync download limit out of the task, bytes/s per connection (0: none).")
+        var rsyncWriteLimit = 0
+        @Option(name: .customLong("rsync-path"), help: ArgumentHelp("An extra rsync module NAME:PATH:WRITABLE (true/false), as the service's allowed_paths.", valueName: "name:path:writable"))
+        var rsyncPaths: [String] = []
         @Argument(parsing: .postTerminator, help: "The command, after --. {{input:N}} and {{output}} are substituted.")
         var command: [String] = []
 
@@ -71,6 +79,14 @@ struct PodCommand: ParsableCommand {
             for pair in environment where !pair.contains("=") { throw ValidationError("--env takes KEY=VALUE, got '\(pair)'") }
             plan.environment = environment
             plan.command = command
+            if rsync || !rsyncPaths.isEmpty || rsyncReadLimit != 0 || rsyncWriteLimit != 0 {
+                guard rsyncReadLimit >= 0, rsyncWriteLimit >= 0 else { throw ValidationError("--rsync-read-limit and --rsync-write-limit take bytes/s, 0 or more") }
+                var plugin = PodPlan.Rsync()
+                plugin.readLimit = rsyncReadLimit
+                plugin.writeLimit = rsyncWriteLimit
+                plugin.paths = rsyncPaths
+                plan.rsync = plugin
+            }
             return plan
         }
     }

@@ -30,6 +30,10 @@ struct ServiceCommand: ParsableCommand {
     var routerTimeout = 60.0
     @Option(name: .customLong("router-address"), help: "router_address given to clients (default: this service).")
     var routerAddress: String?
+    @Option(name: .customLong("rsync-workflow"), help: "A workflow whose tasks run the rsync plugin (the rsync action is refused, 403, for the others; repeatable).")
+    var rsyncWorkflows: [String] = []
+    @Option(name: .customLong("rsync-path"), help: ArgumentHelp("An rsync allowed path NAME:PATH:WRITABLE, as plugins_config.rsync.allowed_paths (repeatable).", valueName: "name:path:writable"))
+    var rsyncPaths: [String] = []
     @Flag(help: "Do not print log lines as they arrive.")
     var quiet = false
     @Option(name: .customLong("pending-refreshes"), help: ArgumentHelp("Answer the first N token refreshes with PENDING.", visibility: .hidden))
@@ -78,6 +82,14 @@ struct ServiceCommand: ParsableCommand {
         settings.logDirectory = logDirectory
         settings.tokenSeconds = tokenSeconds
         settings.routerTimeoutSeconds = routerTimeout
+        settings.rsyncWorkflows = Set(rsyncWorkflows)
+        settings.rsyncAllowedPaths = try rsyncPaths.map { entry in
+            let parts = entry.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3, !parts[0].isEmpty, parts[1].hasPrefix("/"), ["true", "false"].contains(parts[2]) else {
+                throw ValidationError("--rsync-path takes NAME:/ABSOLUTE/PATH:true|false, got '\(entry)'")
+            }
+            return RsyncModule(name: parts[0], path: parts[1], writable: parts[2] == "true")
+        }
         settings.routerAddress = routerAddress
         settings.echo = !quiet
         settings.pendingRefreshes = pendingRefreshes

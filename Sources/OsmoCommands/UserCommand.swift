@@ -19,6 +19,8 @@ enum UserCommand {
         flags.int("rsyncWriteLimit", 0, "Write limit in bytes per second.")
         flags.string("rsyncPathAllowList", "", "Allowed paths for rsync.")
         flags.string("cliAutoCompleteScriptPath", "/osmo/usr/bin/osmo_cli/osmo/autocomplete.bash", "CLI auto complete file path.")
+        flags.bool("rsyncDaemon", "Serve rsync on -rsyncPort (osmo_exec starts itself so with -enableRsync).")
+        flags.int("rsyncPort", WrapperOptions().rsyncPort, "Port of the rsync daemon (default $OSMO_RSYNC_PORT, else 16000).")
         flags.int("gracePeriod", 10, "Seconds between forwarding SIGTERM to the command and SIGKILL.")
         return flags
     }
@@ -37,6 +39,7 @@ enum UserCommand {
         options.rsyncReadLimit = flags.int("rsyncReadLimit")
         options.rsyncWriteLimit = flags.int("rsyncWriteLimit")
         options.rsyncPathAllowList = flags.string("rsyncPathAllowList")
+        options.rsyncPort = flags.int("rsyncPort")
         options.cliAutoCompleteScriptPath = flags.string("cliAutoCompleteScriptPath")
         options.gracePeriodSeconds = flags.int("gracePeriod")
         return options
@@ -46,6 +49,7 @@ enum UserCommand {
         var flags = flags(program: program)
         if let status = flags.parseCommandLine(arguments) { return status }
         let options = options(from: flags)
+        if flags.bool("rsyncDaemon") { return runRsyncDaemon(flags) }
         guard !options.command.isEmpty else {
             OsmoMain.writeError("\(program): no command to run (give -commands)\n")
             return ExitCode.usage.rawValue
@@ -61,6 +65,25 @@ enum UserCommand {
         } catch {
             OsmoMain.writeError("\(program): \(error)\n")
             return ExitCode.ctrlUnavailable.rawValue
+        }
+    }
+}
+
+extension UserCommand {
+    /// `osmo_exec -rsyncDaemon`: the task's rsync daemon, as the wrapper starts it.
+    static func runRsyncDaemon(_ flags: GoFlags) -> Int32 {
+        var options = RsyncDaemon.Options()
+        options.port = flags.int("rsyncPort")
+        options.runLocation = flags.string("runLocation")
+        options.readLimit = flags.int("rsyncReadLimit")
+        options.writeLimit = flags.int("rsyncWriteLimit")
+        options.pathAllowList = flags.string("rsyncPathAllowList")
+        let log: (String) -> Void = { OsmoMain.writeError("osmo_exec rsync: \($0)\n") }
+        do {
+            return try RsyncDaemon(options: options, log: log).run()
+        } catch {
+            log("\(error)")
+            return 1
         }
     }
 }

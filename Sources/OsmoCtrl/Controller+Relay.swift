@@ -58,7 +58,7 @@ extension Controller {
                 if !message.messageErr.isEmpty { log(message.messageErr, .stderr) }
                 return .finished
             case .userStopFinished: service?.stopFinished()
-            case .userRsyncStatus: break
+            case .userRsyncStatus: service?.rsyncStatus(message.rsyncRunning)
             default: log("ignoring unexpected \(message.type) message from osmo_exec")
             }
         case .garbage(let bytes): log("ignoring \(bytes) bytes of garbage from osmo_exec")

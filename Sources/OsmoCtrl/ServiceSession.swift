@@ -7,7 +7,7 @@ import OsmoSystem
 import Synchronization
 
 /// Everything ctrl does with the OSMO service (PROTOCOL.md §6–7): the logger link and its sink,
-/// actions (exec, port-forward, webserver, barrier, restart), barrier waits, metrics, and the
+/// actions (exec, port-forward, webserver, rsync, barrier, restart), barrier waits, metrics, and the
 /// final flush. Actions never block the link: each runs on its own task or thread.
 public final class ServiceSession: Sendable {
     let options: CtrlOptions
@@ -27,6 +27,8 @@ public final class ServiceSession: Sendable {
     /// Barrier releases received and not yet consumed; restart bookkeeping.
     let barrier = ConditionLock((released: 0, waiting: false, stopFinished: 0))
     let commandRunning = Atomic(false)
+    /// The wrapper's last `UserRsyncStatus`.
+    let rsyncRunning = Atomic(false)
     let stopped = Flag()
 
     public init(
@@ -112,7 +114,7 @@ public final class ServiceSession: Sendable {
             ThreadStarter.detach { [self] in restart() }
         case .rsync:
             log("Receive rsync action")
-            note("rsync is not supported by this runtime yet; ignoring the action")
+            rsync(action)
         case .logDone:
             break
         }

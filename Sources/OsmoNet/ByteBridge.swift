@@ -49,49 +49,86 @@ public enum ByteBridge {
             }
     }
 
+    /// How one direction of a bridge ended.
+    enum End {
+        /// An empty frame or a socket EOF passed on: the other direction goes on.
+        case halfClosed
+        /// The websocket closed (or its close handshake finished): everything ends.
+        case websocketClosed
+        /// The socket ended an exec session: our close frame is out, the reader waits for the
+        /// router's answer.
+        case closing
+        /// The router never answered the close.
+        case closeTimedOut
+    }
+
     /// Pumps until both directions ended or one side closed; closes the socket.
+    ///
+    /// Each direction waits for its write to be taken by the other side's event loop before it
+    /// reads more (`WebSocketPacer`), so what is in flight stays a frame or two whichever side
+    /// is slower; without that, a fast socket queued a whole stream in memory behind the
+    /// websocket.
+    ///
+    /// With `halfClose` false the bridge ends when the socket side ends (an exec session: the real
+    /// router does not pass the empty frame on, so only closing the websocket tells the client the
+    /// session is over). It then sends the close frame itself and keeps reading until the router
+    /// answers it, never cancelling the reader: a cancelled read ends the websocket's inbound
+    /// stream, WSCore's close handshake then stops waiting for the answer and closes the channel
+    /// with the last frames (a short command's output and its exit status) still queued.
     @discardableResult
-    /// With `halfClose` false the bridge ends as soon as the socket side ends (an exec session:
-    /// the real router does not pass the empty frame on, so only closing the websocket tells the
-    /// client the session is over).
-    public static func pump(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ stream: Stream, halfClose: Bool = true) async throws -> Totals {
+    public static func pump(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ pacer: WebSocketPacer, _ stream: Stream,
+                            halfClose: Bool = true, closeWait: Duration = .seconds(30)) async throws -> Totals {
+        let socketPacer = WebSocketPacer(eventLoop: stream.channel.eventLoop)
         let toSocket = Counter(), fromSocket = Counter()
         try await stream.executeThenClose { socketIn, socketOut in
-            try await withThrowingTaskGroup(of: Bool.self) { group in
-                // websocket → socket; true when the websocket closed (end everything).
+            try await withThrowingTaskGroup(of: End.self) { group in
+                // websocket → socket.
                 group.addTask {
                     for try await message in inbound.messages(maxSize: 1 << 26) {
                         guard case .binary(let buffer) = message else { throw Failure.textFrame }
                         if buffer.readableBytes == 0 {
                             await flushed(stream)
                             socketOut.finish()
-                            return false
+                            return .halfClosed
                         }
                         toSocket.add(buffer.readableBytes)
                         try await socketOut.write(buffer)
+                        await socketPacer.settle()
                     }
-                    return true
+                    return .websocketClosed
                 }
-                // socket → websocket; an EOF becomes an empty frame.
+                // socket → websocket; an EOF becomes an empty frame, or the close of an exec session.
                 group.addTask {
                     for try await buffer in socketIn {
                         fromSocket.add(buffer.readableBytes)
                         try await outbound.write(.binary(buffer))
+                        await pacer.settle()
                     }
-                    // Without half-close the websocket is simply closed, as the reference ctrl
-                    // does: the real router ends a pair on a disconnect, not on an empty frame.
-                    guard halfClose else { return true }
-                    try await outbound.write(.binary(ByteBuffer()))
-                    return false
+                    if halfClose {
+                        try await outbound.write(.binary(ByteBuffer()))
+                        return .halfClosed
+                    }
+                    // As the reference ctrl: the real router ends a pair on a disconnect.
+                    try await outbound.close(.normalClosure, reason: nil)
+                    return .closing
                 }
                 // Once one side has ended everything, the other's cancellation is not an error.
                 var ending = false
                 while true {
                     do {
-                        guard let closed = try await group.next() else { break }
-                        if closed && !ending {
-                            ending = true
-                            group.cancelAll()
+                        guard let end = try await group.next() else { break }
+                        switch end {
+                        case .halfClosed: break
+                        case .closing:
+                            group.addTask {
+                                try await Task.sleep(for: closeWait)
+                                return .closeTimedOut
+                            }
+                        case .websocketClosed, .closeTimedOut:
+                            if !ending {
+                                ending = true
+                                group.cancelAll()
+                            }
                         }
                     } catch {
                         if !ending { throw error }

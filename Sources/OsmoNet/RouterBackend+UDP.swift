@@ -25,7 +25,7 @@ extension RouterBackend {
     func udp(_ action: ServiceAction) async throws {
         let port = action.taskPort
         let idle = udpIdleSeconds
-        try await dial("portforward", router: action.routerAddress, key: action.key, cookie: action.cookie) { inbound, outbound in
+        try await dial("portforward", router: action.routerAddress, key: action.key, cookie: action.cookie) { inbound, outbound, _ in
             var flows: [[UInt8]: Flow] = [:]
             let local = try SocketAddress(ipAddress: "127.0.0.1", port: port)
             try await withThrowingDiscardingTaskGroup { group in

@@ -35,9 +35,9 @@ public struct RouterBackend: Sendable {
                 let target = WebSocketTarget(url: "\(router)/api/router/\(kind)/\(workflow)/backend/\(key)", headers: headers, handshakeTimeout: .seconds(30), verifyPeer: ServiceTLS.verify)
                 let flag = Flag()
                 defer { opened = flag.isSet }
-                try await WebSocketDial.connect(target) { inbound, outbound in
+                try await WebSocketDial.connect(target) { inbound, outbound, pacer in
                     flag.set()
-                    try await handler(inbound, outbound)
+                    try await handler(inbound, outbound, pacer)
                 }
                 return
             } catch {
@@ -54,8 +54,8 @@ public struct RouterBackend: Sendable {
     public func exec(_ action: ServiceAction, fd: Int32) async {
         do {
             let stream = try await ByteBridge.adopt(fd: fd)
-            try await dial("exec", router: action.routerAddress, key: action.key, cookie: action.cookie) { inbound, outbound in
-                try await ByteBridge.pump(inbound, outbound, stream, halfClose: false)
+            try await dial("exec", router: action.routerAddress, key: action.key, cookie: action.cookie) { inbound, outbound, pacer in
+                try await ByteBridge.pump(inbound, outbound, pacer, stream, halfClose: false)
             }
         } catch {
             note("exec session \(action.key): \(error)")
@@ -91,7 +91,7 @@ public struct RouterBackend: Sendable {
     }
 
     private func control(_ action: ServiceAction) async throws {
-        try await dial(action.action.rawValue, router: action.routerAddress, key: action.key, cookie: action.cookie) { inbound, _ in
+        try await dial(action.action.rawValue, router: action.routerAddress, key: action.key, cookie: action.cookie) { inbound, _, _ in
             try await withThrowingDiscardingTaskGroup { group in
                 for try await message in inbound.messages(maxSize: 1 << 20) {
                     let bytes = message.bytes
@@ -114,7 +114,7 @@ public struct RouterBackend: Sendable {
 
     private func forwardTCP(_ action: ServiceAction, _ request: ConnectionRequest) async {
         do {
-            try await dial("portforward", router: action.routerAddress, key: request.key, cookie: request.cookie ?? "") { inbound, outbound in
+            try await dial("portforward", router: action.routerAddress, key: request.key, cookie: request.cookie ?? "") { inbound, outbound, pacer in
                 let stream: ByteBridge.Stream
                 do {
                     stream = try await connectLocal(action.taskPort)
@@ -122,7 +122,7 @@ public struct RouterBackend: Sendable {
                     note("port-forward: nothing accepts connections on 127.0.0.1:\(action.taskPort) (\(error))")
                     return
                 }
-                try await ByteBridge.pump(inbound, outbound, stream)
+                try await ByteBridge.pump(inbound, outbound, pacer, stream)
             }
         } catch {
             note("port-forward connection \(request.key): \(error)")
@@ -142,14 +142,14 @@ public struct RouterBackend: Sendable {
     /// frames both ways, keeping their type.
     private func forwardWebSocket(_ action: ServiceAction, _ request: ConnectionRequest) async {
         do {
-            try await dial("portforward", router: action.routerAddress, key: request.key, cookie: request.cookie ?? "") { remoteIn, remoteOut in
+            try await dial("portforward", router: action.routerAddress, key: request.key, cookie: request.cookie ?? "") { remoteIn, remoteOut, remotePacer in
                 let path = request.payload?.path ?? "/"
                 let headers = (request.payload?.headers ?? [:]).filter { !Self.hopByHop.contains($0.key.lowercased()) }.map { (name: $0.key, value: $0.value) }
                 let target = WebSocketTarget(url: "ws://127.0.0.1:\(action.taskPort)\(path.hasPrefix("/") ? path : "/" + path)", headers: headers, handshakeTimeout: .seconds(30))
-                try await WebSocketDial.connect(target) { localIn, localOut in
+                try await WebSocketDial.connect(target) { localIn, localOut, localPacer in
                     try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask { try await FrameCopy.copy(from: remoteIn, to: localOut) }
-                        group.addTask { try await FrameCopy.copy(from: localIn, to: remoteOut) }
+                        group.addTask { try await FrameCopy.copy(from: remoteIn, to: localOut, localPacer) }
+                        group.addTask { try await FrameCopy.copy(from: localIn, to: remoteOut, remotePacer) }
                         defer { group.cancelAll() }
                         try await group.next()
                     }
@@ -169,12 +169,13 @@ public struct RouterBackend: Sendable {
 
 /// Copies websocket messages from one connection to another, keeping their type.
 public enum FrameCopy {
-    public static func copy(from inbound: WebSocketInboundStream, to outbound: WebSocketOutboundWriter) async throws {
+    public static func copy(from inbound: WebSocketInboundStream, to outbound: WebSocketOutboundWriter, _ pacer: WebSocketPacer) async throws {
         for try await message in inbound.messages(maxSize: 1 << 26) {
             switch message {
             case .text(let text): try await outbound.write(.text(text))
             case .binary(let buffer): try await outbound.write(.binary(buffer))
             }
+            await pacer.settle()
         }
     }
 }

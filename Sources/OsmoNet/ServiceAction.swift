@@ -58,7 +58,7 @@ public struct ServiceAction: Sendable, Decodable, Equatable {
         var fields = ["\"action\":\"\(action.rawValue)\""]
         if !routerAddress.isEmpty { fields.append("\"router_address\":\(Self.quote(routerAddress))") }
         if !key.isEmpty { fields.append("\"key\":\(Self.quote(key))") }
-        if !cookie.isEmpty || action == .exec || action == .portforward { fields.append("\"cookie\":\(Self.quote(cookie))") }
+        if !cookie.isEmpty || action == .exec || action == .portforward || action == .rsync { fields.append("\"cookie\":\(Self.quote(cookie))") }
         if action == .exec { fields.append("\"entry_command\":\(Self.quote(entryCommand))") }
         if action == .portforward || action == .webserver {
             fields.append("\"task_port\":\(taskPort)")

@@ -111,7 +111,7 @@ public final class ServiceLink: Sendable {
                 )
                 target.closeTimeout = .seconds(5)
                 let tries = attempt
-                try await WebSocketDial.connect(target) { inbound, outbound in
+                try await WebSocketDial.connect(target) { inbound, outbound, _ in
                     try await self.serve(inbound, outbound, afterTries: tries)
                 }
                 failure = "the service closed the connection"

@@ -28,6 +28,8 @@ struct WebSocketChannel: ClientConnectionChannel {
 
     struct Context: WebSocketContext {
         let logger: Logger
+        /// The connection's event loop, for `WebSocketPacer`.
+        let eventLoop: any EventLoop
     }
 
     let url: WebSocketURL
@@ -72,7 +74,7 @@ struct WebSocketChannel: ClientConnectionChannel {
             return try await WebSocketHandler.handle(
                 type: .client,
                 configuration: .init(extensions: [], autoPing: autoPing, closeTimeout: closeTimeout, validateUTF8: false, maxFrameSize: maxFrameSize),
-                asyncChannel: channel, context: Context(logger: logger), handler: handler
+                asyncChannel: channel, context: Context(logger: logger, eventLoop: channel.channel.eventLoop), handler: handler
             )
         }
     }

@@ -42,7 +42,7 @@ public struct WebSocketTarget: Sendable {
 /// transfer engine finds (`SSL_CERT_FILE`, `CURL_CA_BUNDLE`, the distribution's bundle), no SNI for
 /// an IP host, quiet library logging.
 public enum WebSocketDial {
-    public typealias Handler = @Sendable (WebSocketInboundStream, WebSocketOutboundWriter) async throws -> Void
+    public typealias Handler = @Sendable (WebSocketInboundStream, WebSocketOutboundWriter, WebSocketPacer) async throws -> Void
 
     public enum Failure: Error, CustomStringConvertible {
         case handshakeTimeout(String, Duration)
@@ -86,9 +86,9 @@ public enum WebSocketDial {
         let channel = WebSocketChannel(
             url: url, headers: target.headers, tls: tls, maxFrameSize: target.maxFrameSize,
             autoPing: target.pingEvery.map { .enabled(timePeriod: $0) } ?? .disabled, closeTimeout: target.closeTimeout
-        ) { inbound, outbound, _ in
+        ) { inbound, outbound, context in
             opened.set()
-            try await handler(inbound, outbound)
+            try await handler(inbound, outbound, WebSocketPacer(eventLoop: context.eventLoop))
         }
         guard let timeout = target.handshakeTimeout else {
             return try await run(channel, url, MultiThreadedEventLoopGroup.singleton)

@@ -22,6 +22,15 @@ public struct PodPlan: Sendable {
     public var environment: [String] = []
     /// The user's command, with `{{input:N}}` / `{{output}}` tokens still in it.
     public var command: [String] = []
+    /// The rsync plugin as the service configures it (nil: off): the wrapper's daemon limits in
+    /// bytes/s per connection and its extra modules `name:path:writable`.
+    public struct Rsync: Sendable, Equatable {
+        public var readLimit = 0
+        public var writeLimit = 0
+        public var paths: [String] = []
+        public init() {}
+    }
+    public var rsync: Rsync?
     public var image = "ubuntu:24.04"
     public var runtimeImage = "osmo-runtime:latest"
 
@@ -88,6 +97,7 @@ public struct PodPlan: Sendable {
     public func initArguments(_ layout: Layout) -> [String] {
         ["--data_location", layout.data, "--login_location", layout.login, "--user_bin_location", layout.userBin,
          "--run_location", layout.run, "--bin_location", layout.binVolume, "--user_exec_path", layout.wrapperExecutable]
+            + (rsync == nil ? [] : ["--enable_rsync"])
     }
 
     public var group: String { groupName ?? "\(taskName)-group" }
@@ -110,6 +120,11 @@ public struct PodPlan: Sendable {
         var args = ["-socketPath", layout.socket, "-userBinPath", layout.userBin,
                     "-historyFilePath", Path.join(layout.data, ".bash_history"), "-runLocation", layout.run]
         for checkpoint in substitute(checkpoints, layout) { args += ["-checkpoint", checkpoint] }
+        if let rsync {
+            // As the service adds them (COMPATIBILITY.md §5).
+            args += ["-enableRsync", "-rsyncReadLimit", "\(rsync.readLimit)", "-rsyncWriteLimit", "\(rsync.writeLimit)"]
+            if !rsync.paths.isEmpty { args += ["-rsyncPathAllowList", rsync.paths.joined(separator: ",")] }
+        }
         let resolved = substitute(command, layout)
         if let program = resolved.first { args += ["-commands", program] }
         for argument in resolved.dropFirst() { args += ["-args", argument] }

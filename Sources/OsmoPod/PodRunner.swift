@@ -117,6 +117,13 @@ public final class PodRunner {
         settings.refreshToken = LocalService.newRefreshToken()
         settings.echo = false
         settings.groupSizes = [plan.group: 1]
+        if let rsync = plan.rsync {
+            settings.rsyncWorkflows = [plan.workflow]
+            settings.rsyncAllowedPaths = rsync.paths.compactMap { entry in
+                let parts = entry.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+                return parts.count == 3 ? RsyncModule(name: parts[0], path: parts[1], writable: parts[2] == "true") : nil
+            }
+        }
         try FileSystem.replaceContents(tokenPath, with: Array(settings.refreshToken.utf8), mode: 0o600)
         let service = LocalService(settings)
         let bound = ConditionLock<Result<Int, OsmoError>?>(nil)

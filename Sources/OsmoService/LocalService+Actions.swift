@@ -5,7 +5,7 @@ import OsmoNet
 
 extension LocalService {
     /// The action API: queue an action for the task's ctrl and tell the caller where to meet it.
-    func addActionRoutes(_ http: Router<BasicWebSocketRequestContext>) {
+    func addActionRoutes(_ http: Router<ServiceRequestContext>) {
         http.post("/api/workflow/{workflow}/exec/task/{task}") { request, context -> Response in
             if let refusal = self.refuseUnauthenticated(request) { return refusal }
             let workflow = try context.parameters.require("workflow"), task = try context.parameters.require("task")
@@ -30,6 +30,7 @@ extension LocalService {
             }
             return Self.json(.ok, "[" + answers.joined(separator: ",") + "]")
         }
+        self.addRsyncRoutes(http)
         // Ours (the real service restarts tasks from its own logic): ask a task's ctrl to restart
         // the command.
         http.post("/api/workflow/{workflow}/restart/task/{task}") { request, context -> Response in
@@ -71,7 +72,7 @@ extension LocalService {
     }
 
     /// `/api/router/{kind}/{workflow}/{backend|client}/{key}`; the backend side needs a token.
-    func addRouterRoutes(_ sockets: Router<BasicWebSocketRequestContext>) {
+    func addRouterRoutes(_ sockets: Router<ServiceRequestContext>) {
         for kind in ["exec", "portforward", "webserver", "rsync"] {
             for side in ["backend", "client"] {
                 sockets.ws("/api/router/\(kind)/{workflow}/\(side)/{key}") { request, _ in
@@ -82,7 +83,7 @@ extension LocalService {
                     let key = try context.requestContext.parameters.require("key")
                     // TEXT frames are data only for browser websockets, which travel the webserver
                     // control path and the portforward data path; exec and rsync carry bytes only.
-                    _ = await self.router.join(key: key, allowText: kind == "webserver" || kind == "portforward", inbound, outbound)
+                    _ = await self.router.join(key: key, allowText: kind == "webserver" || kind == "portforward", inbound, outbound, context.requestContext.pacer)
                 }
             }
         }

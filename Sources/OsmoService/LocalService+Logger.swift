@@ -7,7 +7,7 @@ import OsmoSystem
 
 extension LocalService {
     /// `/api/logger/workflow/{wf}/osmo_ctrl/{task}/retry_id/{retry}` (token required).
-    func addLoggerRoute(_ sockets: Router<BasicWebSocketRequestContext>) {
+    func addLoggerRoute(_ sockets: Router<ServiceRequestContext>) {
         sockets.ws("/api/logger/workflow/{workflow}/osmo_ctrl/{task}/retry_id/{retry}") { request, _ in
             self.authorized(request.headers) ? .upgrade([:]) : .dontUpgrade
         } onUpgrade: { inbound, outbound, context in
@@ -26,14 +26,14 @@ extension LocalService {
     }
 
     /// Queued actions go out as BINARY frames: the reference ctrl reads actions only from those
-    /// (the real service sends TEXT, which ours accepts as well).
+    /// (the real service sends TEXT, which ours accepts as well). Returns when a newer connection
+    /// of the same task took the queue over, which ends this one.
     private func deliverActions(_ queue: ActionQueue, _ outbound: WebSocketOutboundWriter) async throws {
+        let owner = queue.claim()
         while true {
-            let actions = queue.takeAll()
-            if actions.isEmpty {
-                await queue.doorbell.wait()
+            guard let actions = await queue.take(owner) else {
                 try Task.checkCancellation()
-                continue
+                return
             }
             for (index, action) in actions.enumerated() {
                 do {

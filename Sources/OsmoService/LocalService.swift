@@ -33,6 +33,11 @@ public final class LocalService: Sendable {
         public var echo = true
         /// Address put in `router_address` (default: this service).
         public var routerAddress: String?
+        /// Workflows whose tasks run the rsync daemon (the real service: `plugins_config.rsync`
+        /// with the workflow's plugin on); the rsync action is refused for the others.
+        public var rsyncWorkflows: Set<String> = []
+        /// `plugins_config.rsync.allowed_paths` as `GET /api/plugins/configs` shows it.
+        public var rsyncAllowedPaths: [RsyncModule] = []
 
         public init() {}
 
@@ -62,8 +67,8 @@ public final class LocalService: Sendable {
 
     /// Serves until the task is cancelled; `ready` gets the bound port (useful with port 0).
     public func run(ready: @escaping @Sendable (Int) -> Void) async throws {
-        let http = Router(context: BasicWebSocketRequestContext.self)
-        let sockets = Router(context: BasicWebSocketRequestContext.self)
+        let http = Router(context: ServiceRequestContext.self)
+        let sockets = Router(context: ServiceRequestContext.self)
         addTokenRoutes(http)
         addActionRoutes(http)
         addLoggerRoute(sockets)
@@ -106,7 +111,7 @@ public final class LocalService: Sendable {
 
     // MARK: token
 
-    func addTokenRoutes(_ http: Router<BasicWebSocketRequestContext>) {
+    func addTokenRoutes(_ http: Router<ServiceRequestContext>) {
         http.post("/api/auth/jwt/refresh_token") { request, context -> Response in
             let query = request.uri.queryParameters
             let names = ["workflow_id", "group_name", "task_name", "retry_id"]

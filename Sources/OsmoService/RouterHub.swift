@@ -15,13 +15,15 @@ final class RouterHub: Sendable {
     final class Waiting: Sendable {
         let inbound: WebSocketInboundStream
         let outbound: WebSocketOutboundWriter
+        let pacer: WebSocketPacer
         /// `outcome`: nil until the partner came (true) or the wait timed out (false);
         /// `released`: the partner is done (it may be before this side began to wait).
         private let state = Mutex<(outcome: Bool?, released: Bool, waiter: CheckedContinuation<Bool, Never>?)>((nil, false, nil))
 
-        init(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) {
+        init(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ pacer: WebSocketPacer) {
             self.inbound = inbound
             self.outbound = outbound
+            self.pacer = pacer
         }
 
         /// The partner claims this side; false if it timed out first.
@@ -78,18 +80,18 @@ final class RouterHub: Sendable {
     }
 
     /// Runs one side of `key` until the pair is over. Returns false when no partner came.
-    func join(key: String, allowText: Bool, _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async -> Bool {
+    func join(key: String, allowText: Bool, _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ pacer: WebSocketPacer) async -> Bool {
         let partner = waiting.withLock { waiting -> Waiting? in
             if let partner = waiting.removeValue(forKey: key), partner.claim() { return partner }
             return nil
         }
         if let partner {
             sessions.add(1)
-            await RouterHub.copy(inbound, outbound, partner.inbound, partner.outbound, allowText: allowText)
+            await RouterHub.copy(Waiting(inbound, outbound, pacer), partner, allowText: allowText)
             partner.release()
             return true
         }
-        let me = Waiting(inbound, outbound)
+        let me = Waiting(inbound, outbound, pacer)
         waiting.withLock { $0[key] = me }
         let timeout = Task {
             try? await Task.sleep(for: .seconds(timeoutSeconds))
@@ -108,38 +110,66 @@ final class RouterHub: Sendable {
 
     /// Both directions until both ended (empty frames) or one side left.
     static let maxFrameBytes = 1 << 22
+    /// How long a side that is being closed has to answer the close.
+    static let closeWait: Duration = .seconds(30)
 
-    static func copy(_ aIn: WebSocketInboundStream, _ aOut: WebSocketOutboundWriter, _ bIn: WebSocketInboundStream, _ bOut: WebSocketOutboundWriter,
-                     allowText: Bool) async {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await direction(aIn, bOut, allowText: allowText) }
-            group.addTask { await direction(bIn, aOut, allowText: allowText) }
-            while let ended = await group.next() {
-                if !ended {
+    /// When one side leaves, the other is closed after everything already copied to it, and the
+    /// pair ends once it has answered the close (its reader then ends by itself). Readers are
+    /// never cancelled while the close handshake still needs them: a cancelled read ends that
+    /// websocket's inbound stream, WSCore then stops waiting for the peer's close and closes the
+    /// channel with the last frames still queued (the tail of a short command's output).
+    static func copy(_ a: Waiting, _ b: Waiting, allowText: Bool) async {
+        enum End { case halfClosed, left(Waiting), closeTimedOut }
+        await withTaskGroup(of: End.self) { group in
+            group.addTask { await direction(a.inbound, b.outbound, b.pacer, allowText: allowText) ? .halfClosed : .left(b) }
+            group.addTask { await direction(b.inbound, a.outbound, a.pacer, allowText: allowText) ? .halfClosed : .left(a) }
+            var closing = 0
+            while let end = await group.next() {
+                switch end {
+                case .halfClosed: continue
+                case .left(let other):
+                    // One reader ended: its source left. Close the other side; when it answers,
+                    // its own reader ends too.
+                    try? await other.outbound.close(.normalClosure, reason: nil)
+                    closing += 1
+                    if closing == 1 {
+                        group.addTask {
+                            try? await Task.sleep(for: closeWait)
+                            return .closeTimedOut
+                        }
+                    } else {
+                        group.cancelAll()
+                    }
+                case .closeTimedOut:
                     group.cancelAll()
-                    break
                 }
+                if closing == 2 { break }
             }
         }
     }
 
     /// true when the direction ended with an empty frame (the other may go on), false when the
     /// source left or broke the protocol.
-    private static func direction(_ from: WebSocketInboundStream, _ to: WebSocketOutboundWriter, allowText: Bool) async -> Bool {
+    /// Each write is taken by the receiving connection's event loop before the next frame is
+    /// read (`WebSocketPacer`): a fast sender cannot queue a stream in the service's memory.
+    private static func direction(_ from: WebSocketInboundStream, _ to: WebSocketOutboundWriter, _ pacer: WebSocketPacer, allowText: Bool) async -> Bool {
         do {
             for try await message in from.messages(maxSize: maxFrameBytes) {
                 switch message {
                 case .binary(let buffer):
                     try await to.write(.binary(buffer))
+                    await pacer.settle()
                     if buffer.readableBytes == 0 { return true }
                 case .text(let text):
                     // A webserver's websocket carries TEXT and keeps it (the real router's
                     // copy_websocket for browser sessions); byte sessions never may.
                     guard allowText else { return false }
                     try await to.write(.text(text))
+                    await pacer.settle()
                 }
             }
         } catch {}
         return false
     }
 }
+

@@ -82,27 +82,83 @@ final class ServiceState: Sendable {
 }
 
 /// Actions waiting for a task's logger connection (the service's per-task queue).
+///
+/// The newest connection owns delivery: a ctrl that reconnects often does so before the
+/// service has noticed that the old connection is dead, and an action handed to that one is
+/// written into a dying socket and lost (the `exec` or `portforward` that then never reaches
+/// ctrl). Claiming the queue wakes the old deliverer, which sees it is superseded and ends its
+/// connection.
+///
+/// Concurrency model: every field lives under one `Mutex`; only the owner may wait, so one
+/// continuation slot suffices, and each path that changes what a waiter would see (a push, a
+/// put-back, a new owner, the waiter's cancellation) takes the waiter out under the lock and
+/// resumes it outside it, exactly once.
 final class ActionQueue: Sendable {
-    private let items = Mutex([String]())
-    let doorbell = Doorbell()
+    private struct State {
+        var items: [String] = []
+        var owner: UInt64 = 0
+        var waiter: (owner: UInt64, continuation: CheckedContinuation<Void, Never>)?
+    }
+    private let state = Mutex(State())
 
-    func push(_ action: String) {
-        items.withLock { $0.append(action) }
-        doorbell.ring()
+    /// Makes the caller's connection the one actions go to; returns its ownership token.
+    func claim() -> UInt64 {
+        let (owner, superseded) = state.withLock { s in
+            s.owner += 1
+            defer { s.waiter = nil }
+            return (s.owner, s.waiter?.continuation)
+        }
+        superseded?.resume()
+        return owner
     }
 
-    func takeAll() -> [String] {
-        items.withLock { items in
-            defer { items.removeAll() }
-            return items
-        }
+    func push(_ action: String) {
+        state.withLock { $0.items.append(action) }
+        wake(nil)
     }
 
     /// Puts back actions a broken connection could not deliver, ahead of newer ones.
     func putBack(_ actions: [String]) {
         guard !actions.isEmpty else { return }
-        items.withLock { $0.insert(contentsOf: actions, at: 0) }
-        doorbell.ring()
+        state.withLock { $0.items.insert(contentsOf: actions, at: 0) }
+        wake(nil)
+    }
+
+    /// The actions queued for `owner`, waiting while there are none; nil once a newer
+    /// connection owns the queue, or on cancellation.
+    func take(_ owner: UInt64) async -> [String]? {
+        while !Task.isCancelled {
+            let ready = state.withLock { s -> [String]?? in
+                guard s.owner == owner else { return .some(nil) }
+                guard !s.items.isEmpty else { return nil }
+                defer { s.items.removeAll() }
+                return .some(s.items)
+            }
+            if let ready { return ready }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let now = state.withLock { s -> Bool in
+                        if s.owner != owner || !s.items.isEmpty || Task.isCancelled { return true }
+                        s.waiter = (owner, continuation)
+                        return false
+                    }
+                    if now { continuation.resume() }
+                }
+            } onCancel: {
+                wake(owner)
+            }
+        }
+        return nil
+    }
+
+    /// Resumes the waiter (only `owner`'s, when given).
+    private func wake(_ owner: UInt64?) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard let waiter = s.waiter, owner == nil || waiter.owner == owner else { return nil }
+            s.waiter = nil
+            return waiter.continuation
+        }
+        waiter?.resume()
     }
 }
 

@@ -40,6 +40,8 @@ public final class UserWrapper {
     var pendingStopReply = false
     var restartAfterStop = false
     var checkpoints: Checkpoints?
+    /// The task's rsync daemon, with `-enableRsync`.
+    var rsync: RsyncSupervisor?
 
     public init(options: WrapperOptions, logger: Logger) throws {
         self.options = options
@@ -55,6 +57,7 @@ public final class UserWrapper {
         do {
             let socket = try connectToCtrl()
             channel = MessageChannel(socket: socket)
+            defer { rsync?.stop() }
             return try loop(socket)
         } catch let error as WrapperExit {
             return error.status
@@ -146,8 +149,7 @@ public final class UserWrapper {
     }
 
     func nextTimeout() -> Int32 {
-        guard let run else { return -1 }
-        let deadlines = [run.killDeadline, run.drainDeadline].compactMap { $0 }
+        let deadlines = [run?.killDeadline, run?.drainDeadline, rsync?.nextDeadline].compactMap { $0 }
         guard let next = deadlines.min() else { return -1 }
         return Int32(max(0, min((next - Clock.now) * 1000 + 1, 60_000)))
     }
@@ -177,6 +179,10 @@ public final class UserWrapper {
             started = true
             outputFolder = message.outputFolder
             try reportUnsupportedFeatures()
+            if options.enableRsync {
+                rsync = RsyncSupervisor(options: options, logger: logger, port: options.rsyncPort)
+                rsync?.start(channel)
+            }
             startCheckpoints()
             startCommand()
         case .ctrlFailed:
@@ -216,14 +222,12 @@ public final class UserWrapper {
         }
     }
 
-    /// rsync is not implemented: say so in the task's log rather than silently dropping the flag.
-    /// Invalid checkpoint specs are reported the same way.
+    /// Invalid checkpoint specs: said in the task's log rather than silently dropped.
     func reportUnsupportedFeatures() throws {
         var notes: [String] = []
         for text in options.checkpoints {
             do { _ = try Checkpoints.Spec(parsing: text) } catch { notes.append("osmo_exec: \(error); ignoring it") }
         }
-        if options.enableRsync { notes.append("osmo_exec: rsync is not supported yet; ignoring -enableRsync") }
         for note in notes { logger.warning("\(note)") }
         try channel?.send(notes.map { SocketMessage.ops($0) })
     }
@@ -298,6 +302,7 @@ public final class UserWrapper {
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { return }
             ExitRegistry.shared.record(pid: pid, ChildProcess.Termination(waitStatus: status))
+            if let rsync, rsync.ended(pid: pid, ChildProcess.Termination(waitStatus: status), channel) { continue }
             if let run, pid == run.child.pid {
                 run.termination = ChildProcess.Termination(waitStatus: status)
                 // Descendants may keep the pipes open: drain them for a short while, no longer.
@@ -329,6 +334,7 @@ public final class UserWrapper {
     }
 
     func checkDeadlines() throws {
+        rsync?.tick(channel)
         guard let run else { return }
         if let kill = run.killDeadline, Clock.now >= kill, run.termination == nil {
             logger.warning("command did not stop within \(options.gracePeriodSeconds) s: SIGKILL")

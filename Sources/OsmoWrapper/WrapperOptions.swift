@@ -1,3 +1,5 @@
+import OsmoProtocol
+
 /// The wrapper's flags: the reference `osmo_exec`'s (PROTOCOL.md §5) plus a grace period.
 public struct WrapperOptions: Sendable, Equatable {
     /// Program then arguments: `-commands` values followed by `-args` values, as the reference joins them.
@@ -13,6 +15,8 @@ public struct WrapperOptions: Sendable, Equatable {
     public var rsyncReadLimit = 0
     public var rsyncWriteLimit = 0
     public var rsyncPathAllowList = ""
+    /// Where the rsync daemon listens (ours: the reference's is always 16000).
+    public var rsyncPort = RsyncPort.current
     public var cliAutoCompleteScriptPath = "/osmo/usr/bin/osmo_cli/osmo/autocomplete.bash"
     /// Seconds between forwarding SIGTERM to the command and SIGKILL (ours; the reference has none).
     public var gracePeriodSeconds = 10

@@ -121,3 +121,19 @@ func text(of path: String) -> String {
 extension String {
     var lines: [Substring] { split(separator: "\n", omittingEmptySubsequences: false) }
 }
+
+/// A running process's peak resident memory (`VmHWM`), found by its command line.
+enum ProcessMemory {
+    /// KiB, for the first process whose command line contains every one of `parts`.
+    static func peakKiB(commandContaining parts: [String]) -> Int? {
+        guard let entries = try? FileSystem.contents(of: "/proc") else { return nil }
+        for pid in entries where pid.allSatisfy(\.isNumber) {
+            let command = text(of: "/proc/\(pid)/cmdline")
+            guard parts.allSatisfy({ command.contains($0) }) else { continue }
+            for line in text(of: "/proc/\(pid)/status").split(separator: "\n") where line.hasPrefix("VmHWM:") {
+                return Int(line.split(whereSeparator: \.isWhitespace).dropFirst().first ?? "")
+            }
+        }
+        return nil
+    }
+}

@@ -232,6 +232,54 @@ extension WireCompatibilityTests {
     }
 }
 
+extension WireCompatibilityTests {
+    /// Issue 14 §5: through the reference router, which ends a pair as soon as one side closes,
+    /// the last bytes a short command printed still reach the client: 1,000 sessions of
+    /// `sh -c 'echo X'` (four at a time), each must show its X before the router closes it. (Our
+    /// ctrl used to cancel its websocket reader when the command ended; that ended WSCore's
+    /// close handshake early, and the channel was closed with the last frame still queued.)
+    @Test func aShortCommandsLastBytesAlwaysArrive() throws {
+        let service = try ReferenceService()
+        let pod = try PodProcess(
+            referenceURL: service.url, tokenFile: Path.join(service.state, "refresh_token"), workflow: "wf-ref", task: "t",
+            command: ["sh", "-c", "echo up; sleep 3600"])
+        defer { pod.terminate() }
+        let deadline = Clock.now + patience(60)
+        while !service.file("frames.jsonl").contains("\"up\"") && Clock.now < deadline { usleep(50_000) }
+        let result = try Shell.run(Python.path, ["-c", """
+            import asyncio, json, sys, aiohttp
+            base, sessions, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+            async def one(s, key):
+                action = {"action": "exec", "router_address": base.replace("http", "ws"), "key": key, "cookie": "c",
+                          "entry_command": "sh -c 'echo X'"}
+                async with s.post(f"{base}/test/action/wf-ref/t", data=json.dumps(action)) as r:
+                    assert r.status == 200, r.status
+                ws = await s.ws_connect(f"{base.replace('http', 'ws')}/api/router/exec/wf-ref/client/{key}")
+                await ws.send_bytes(b'{"Rows":24,"Cols":80}')
+                out = b''
+                while True:
+                    msg = await ws.receive(timeout=60)
+                    if msg.type != aiohttp.WSMsgType.BINARY:
+                        break
+                    out += msg.data
+                await ws.close()
+                return b'X' in out
+            async def worker(s, w, failed):
+                for i in range(w, sessions, workers):
+                    if not await one(s, f"EXEC-short-{i}"):
+                        failed.append(i)
+            async def main():
+                failed = []
+                async with aiohttp.ClientSession() as s:
+                    await asyncio.gather(*(worker(s, w, failed) for w in range(workers)))
+                print(f"{sessions - len(failed)} of {sessions} sessions showed X; cut: {sorted(failed)[:20]}")
+            asyncio.run(main())
+            """, service.url, "1000", "4"])
+        #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+        #expect(result.stdout.hasPrefix("1000 of 1000 "), "\(result.stdout)")
+    }
+}
+
 extension PodProcess {
     /// A pod against any service URL (the reference stand-in).
     convenience init(referenceURL: String, tokenFile: String, workflow: String, task: String, command: [String]) throws {

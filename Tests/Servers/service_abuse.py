@@ -13,6 +13,9 @@ Prints one JSON object: each check's name -> {"ok": bool, "detail": str}. Checks
   descriptors             after 200 tasks sent logs, the service holds no .jsonl descriptor open
   log_done_unstored       when the task's log cannot be written, LOG_DONE is not acknowledged and
                           the connection is closed
+  reconnect_takes_actions a ctrl that reconnects while its old connection is still open (the
+                          service has not noticed it is dead): actions go to the new connection,
+                          every one of them, and the old connection is closed
 """
 import argparse, asyncio, json, os, sys
 
@@ -144,6 +147,34 @@ async def main():
         record("descriptors", held == 0 and stored == 200, f"{held} .jsonl descriptors held with 200 tasks connected; {stored} files")
         for ws in sockets:
             await ws.close()
+
+        # A reconnect before the old connection is noticed dead: both are open at once. The
+        # old one must neither take actions nor keep the new one from getting them.
+        jwt_r = await token(session, base, refresh, "recon", "t")
+        old = await logger(session, base, jwt_r, "recon", "t")
+        await send_and_ack(old, [log_line("t", "first", 1)])
+        new = await logger(session, base, jwt_r, "recon", "t")
+        await send_and_ack(new, [log_line("t", "second", 2)])
+        keys = []
+        for _ in range(3):
+            async with session.post(f"{base}/api/workflow/recon/exec/task/t?entry_command=true",
+                                    headers={"Authorization": f"Bearer {jwt_r}"}) as r:
+                keys.append((await r.json())["key"])
+        got = []
+        try:
+            while len(got) < len(keys):
+                msg = await asyncio.wait_for(new.receive(), 10)
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    got.append(json.loads(msg.data)["key"])
+                elif msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+        except asyncio.TimeoutError:
+            pass
+        old_closed = await ended(old, 10)
+        record("reconnect_takes_actions", got == keys and old_closed,
+               f"new connection got {len(got)} of {len(keys)} actions in order: {got == keys}; old connection {'closed' if old_closed else 'still open'}")
+        await old.close()
+        await new.close()
 
         # The workflow's log directory is a file: nothing can be stored.
         open(os.path.join(args.log_dir, "broken"), "w").write("not a directory")
