@@ -22,12 +22,11 @@ import Testing
 @Suite(.serialized) struct PodmanTests {
     static let enabled = Shell.isRoot || BundleTests.runsInCI
 
-    /// The user images: glibc runs the wrapper today; busybox (no libc) and musl need a bundle that
-    /// carries its own loader and libc (issue 13 §1).
+    /// The user images: glibc, busybox (no libc at all) and musl. The wrapper starts in each: the
+    /// bundle carries its own loader and libc (issue 13 §1).
     enum UserImage: String, CaseIterable, CustomTestStringConvertible {
         case glibc, busybox, musl
         var testDescription: String { rawValue }
-        var needsGlibcBundle: Bool { self != .glibc }
     }
 
     /// One pod run: the engine, the servers, the rendered manifest and what came of it.
@@ -115,14 +114,7 @@ import Testing
             + "osmo --version; cat /osmo/login/config/login.yaml"
         let run = try PodRun(try PodmanEngine(), user, name: "osmo-podman-\(user.rawValue)", inputs: ["in/greeting.txt"], command: ["/bin/sh", "-c", script])
         try run.http.put("in/greeting.txt", Array(greeting.utf8))
-        guard user.needsGlibcBundle else { return try runsTheTask(run, greeting) }
-        // Only the wrapper failing to start is known; any other failure fails the test, and the
-        // day the wrapper starts, the unrecorded known issue fails it too (drop this then).
-        try withKnownIssue("bundle needs glibc until issue 13 §1 lands") {
-            try runsTheTask(run, greeting)
-        } matching: { issue in
-            issue.comments.contains { $0.rawValue.contains(PodRun.wrapperDidNotStart) }
-        }
+        try runsTheTask(run, greeting)
     }
 
     func runsTheTask(_ run: PodRun, _ greeting: String) throws {

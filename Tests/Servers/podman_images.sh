@@ -3,7 +3,7 @@
 #
 #   podman_images.sh runtime BUNDLE IMAGE   the osmo runtime image (init and ctrl): the bundle
 #                                           (scripts/bundle.sh) at /osmo with the role links, and
-#                                           the glibc files the bundle takes from the system
+#                                           nothing else (the bundle carries its own libc)
 #   podman_images.sh user KIND IMAGE        a user image: KIND is busybox (busybox-static and its
 #                                           applet links, no libc), musl (Debian's musl files +
 #                                           busybox) or glibc (libc6's files + busybox)
@@ -70,13 +70,7 @@ fill_runtime() {
   cp -a "$bundle/." "$root/osmo/"
   # The names the OSMO service runs (`osmo_init`, `/osmo/bin/osmo_ctrl`), as images/Containerfile.
   for name in osmo_init osmo-init osmo_ctrl osmo-ctrl osmo_exec osmo-user; do ln "$root/osmo/bin/osmo" "$root/osmo/bin/$name"; done
-  # glibc: what the bundle takes from the system, found by ldd (every other library resolves to
-  # the bundle's own lib/ through RUNPATH=$ORIGIN), plus the program interpreter.
-  # TODO(issue 13 §1): goes away when the bundle carries its own loader and libc (/work/wt-bundle).
-  for lib in $( { ldd "$bundle/bin/osmo"; for f in "$bundle"/lib/*.so*; do ldd "$f"; done; } |
-                awk -v b="$bundle/" '$2 == "=>" && $3 ~ /^\// && index($3, b) != 1 {print $3} $1 ~ /^\// {print $1}' | sort -u); do
-    copy_as "$root" "$lib"
-  done
+  # Nothing else: the bundle carries its own loader, libc and libcurl (issue 13 §1).
   install -d -m 1777 "$root/tmp"
 }
 
