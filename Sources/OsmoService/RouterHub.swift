@@ -81,17 +81,17 @@ final class RouterHub: Sendable {
 
     /// Runs one side of `key` until the pair is over. Returns false when no partner came.
     func join(key: String, allowText: Bool, _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ pacer: WebSocketPacer) async -> Bool {
+        let me = Waiting(inbound, outbound, pacer)
         let partner = waiting.withLock { waiting -> Waiting? in
             if let partner = waiting.removeValue(forKey: key), partner.claim() { return partner }
             return nil
         }
         if let partner {
             sessions.add(1)
-            await RouterHub.copy(Waiting(inbound, outbound, pacer), partner, allowText: allowText)
+            await RouterHub.copy(me, partner, allowText: allowText)
             partner.release()
             return true
         }
-        let me = Waiting(inbound, outbound, pacer)
         waiting.withLock { $0[key] = me }
         let timeout = Task {
             try? await Task.sleep(for: .seconds(timeoutSeconds))
