@@ -64,19 +64,11 @@ import Testing
     @Test func aBlockedStdoutStopsNothing() throws {
         let service = try ServiceProcess()
         let scratch = Scratch()
-        for dir in ["input", "output", "socket"] { try FileSystem.makeDirectory(scratch.at(dir), mode: 0o755) }
-        let socket = scratch.at("socket/data.sock")
-        let pipe = try ProcessControl.pipe()
-        let ctrl = try ChildProcess.spawn(
-            executable: OsmoBinary.path,
-            arguments: ["osmo_ctrl", "-socketPath", socket, "-inputPath", scratch.at("input/"), "-outputPath", scratch.at("output/"),
-                        "-workflow", "wf-blocked", "-logSource", "t", "-groupName", "g", "-host", "127.0.0.1", "-port", "\(service.port)",
-                        "-scheme", "ws", "-refreshScheme", "http", "-refreshToken", service.tokenFile,
-                        "-userConfig", "/nonexistent", "-serviceConfig", "/nonexistent"],
-            environment: ChildProcess.currentEnvironment + ["OSMO_TERMINATION_LOG=\(scratch.at("termination-log"))"],
-            stdout: pipe.write, stderr: pipe.write)
-        close(pipe.write)
-        defer { close(pipe.read) }
+        let lone = try LoneCtrl(scratch, workflow: "wf-blocked", arguments: [
+            "-groupName", "g", "-host", "127.0.0.1", "-port", "\(service.port)",
+            "-scheme", "ws", "-refreshScheme", "http", "-refreshToken", service.tokenFile,
+        ])
+        let ctrl = lone.child, socket = lone.socket
         let log = open(scratch.at("wrapper.out"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         let wrapper = try ChildProcess.spawn(
             executable: OsmoBinary.path,
@@ -91,7 +83,7 @@ import Testing
         var output: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(pipe.read, $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes { read(lone.output, $0.baseAddress, $0.count) }
             if n <= 0 { break }
             output += buffer[0..<n]
         }

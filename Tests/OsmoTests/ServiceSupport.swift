@@ -170,3 +170,28 @@ final class PodProcess {
 enum Python {
     static let path = ExecutableLocation.search("python3", path: String(cString: getenv("PATH") ?? strdup("/usr/bin"))) ?? "/usr/bin/python3"
 }
+
+/// ctrl started on its own on a scratch pod layout (no `pod run`, no wrapper unless the test
+/// starts one on `socket`), with no data credentials; its stdout and stderr go to one pipe whose
+/// read end is `output`, for the test to read (or leave unread).
+final class LoneCtrl {
+    let child: ChildProcess
+    let socket: String
+    let output: Int32
+
+    init(_ scratch: Scratch, workflow: String, arguments: [String] = [], environment: [String] = []) throws {
+        for dir in ["input", "output", "socket"] { try FileSystem.makeDirectory(scratch.at(dir), mode: 0o755) }
+        socket = scratch.at("socket/data.sock")
+        let pipe = try ProcessControl.pipe()
+        child = try ChildProcess.spawn(
+            executable: OsmoBinary.path,
+            arguments: ["osmo_ctrl", "-socketPath", socket, "-inputPath", scratch.at("input/"), "-outputPath", scratch.at("output/"),
+                        "-workflow", workflow, "-logSource", "t", "-userConfig", "/nonexistent", "-serviceConfig", "/nonexistent"] + arguments,
+            environment: ChildProcess.currentEnvironment + ["OSMO_TERMINATION_LOG=\(scratch.at("termination-log"))"] + environment,
+            stdout: pipe.write, stderr: pipe.write)
+        close(pipe.write)
+        output = pipe.read
+    }
+
+    deinit { close(output) }
+}
